@@ -1,0 +1,1 @@
+//! contribot processor worker.

@@ -1,0 +1,1 @@
+//! contribot scraper worker.

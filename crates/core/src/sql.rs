@@ -1,0 +1,127 @@
+//! D1 statements as data: SQL text plus bound parameters.
+//!
+//! The shells execute these with D1's `prepare(..).bind(..)` and `batch`;
+//! the native tests execute the very same text on SQLite with `migrations/`
+//! applied. Rows come back as JSON objects (D1's shape) and are decoded with
+//! serde.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// D1 binds at most 100 parameters per statement.
+pub const MAX_BOUND_PARAMS: usize = 100;
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum SqlValue {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Integer(v)
+    }
+}
+impl From<i32> for SqlValue {
+    fn from(v: i32) -> Self {
+        SqlValue::Integer(i64::from(v))
+    }
+}
+impl From<u32> for SqlValue {
+    fn from(v: u32) -> Self {
+        SqlValue::Integer(i64::from(v))
+    }
+}
+impl From<bool> for SqlValue {
+    fn from(v: bool) -> Self {
+        SqlValue::Integer(i64::from(v))
+    }
+}
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_string())
+    }
+}
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+impl From<&String> for SqlValue {
+    fn from(v: &String) -> Self {
+        SqlValue::Text(v.clone())
+    }
+}
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// One SQL statement with its parameters (`?1`, `?2`, … or `?`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+}
+
+impl Statement {
+    pub fn new(sql: impl Into<String>, params: Vec<SqlValue>) -> Self {
+        Statement { sql: sql.into(), params }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not decode D1 row: {0}")]
+pub struct RowError(pub String);
+
+/// Decode D1 rows (JSON objects) into a typed struct.
+pub fn decode_rows<T: DeserializeOwned>(rows: &[serde_json::Value]) -> Result<Vec<T>, RowError> {
+    rows.iter()
+        .map(|r| serde_json::from_value(r.clone()).map_err(|e| RowError(e.to_string())))
+        .collect()
+}
+
+/// Build `INSERT ... VALUES (...), (...)` statements for `rows`, each row
+/// with `columns.len()` parameters, chunked to stay under D1's 100-parameter
+/// limit. `head` is the text up to `VALUES`, `tail` what follows the tuples
+/// (e.g. an `ON CONFLICT` clause).
+pub fn chunked_insert(head: &str, tail: &str, columns: usize, rows: Vec<Vec<SqlValue>>) -> Vec<Statement> {
+    if columns == 0 || rows.is_empty() {
+        return Vec::new();
+    }
+    let per_statement = (MAX_BOUND_PARAMS / columns).max(1);
+    let tuple = format!("({})", vec!["?"; columns].join(", "));
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_statement).collect();
+        let tuples = vec![tuple.as_str(); chunk.len()].join(", ");
+        let params = chunk.into_iter().flatten().collect();
+        out.push(Statement::new(format!("{head} VALUES {tuples} {tail}"), params));
+    }
+    out
+}
+
+/// `?, ?, ?` for an `IN (...)` list of `n` items.
+pub fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_insert_respects_the_parameter_limit() {
+        let rows: Vec<Vec<SqlValue>> = (0..250).map(|i| vec![SqlValue::from(i as i64); 7]).collect();
+        let stmts = chunked_insert("INSERT INTO t (a,b,c,d,e,f,g)", "", 7, rows);
+        assert!(stmts.iter().all(|s| s.params.len() <= MAX_BOUND_PARAMS));
+        assert_eq!(stmts.iter().map(|s| s.params.len()).sum::<usize>(), 250 * 7);
+        assert_eq!(stmts.len(), 250_usize.div_ceil(14));
+    }
+}

@@ -1,0 +1,516 @@
+//! Every D1 statement contribot runs, as SQL plus parameters, and the row
+//! types they return. Native tests run each of them on SQLite with
+//! `migrations/` applied.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::ContentHash;
+use crate::sql::{chunked_insert, placeholders, SqlValue, Statement, MAX_BOUND_PARAMS};
+
+/// Processing states of repos and issues.
+pub const PROCESSING_STATUSES: [&str; 4] = ["pending", "processing", "completed", "failed"];
+
+// ---------------------------------------------------------------- runs
+
+/// A run older than this while still `running` is considered abandoned.
+pub const STALE_RUN_MS: i64 = 2 * 60 * 60 * 1000;
+
+/// Mark abandoned runs failed, then start `run_id` unless another run is
+/// active. Check `changes` of the second statement: 0 means a run is active.
+pub fn start_run(run_id: &str, trigger: &str, source: &str, now_ms: i64) -> Vec<Statement> {
+    vec![
+        Statement::new(
+            "UPDATE scrape_runs SET status = 'failed', finished_at = ?1, \
+             error = 'abandoned: no progress for 2 hours' \
+             WHERE status = 'running' AND started_at < ?2",
+            vec![now_ms.into(), (now_ms - STALE_RUN_MS).into()],
+        ),
+        Statement::new(
+            "INSERT INTO scrape_runs (id, trigger, data_source, started_at, status) \
+             SELECT ?1, ?2, ?3, ?4, 'running' \
+             WHERE NOT EXISTS (SELECT 1 FROM scrape_runs WHERE status = 'running')",
+            vec![run_id.into(), trigger.into(), source.into(), now_ms.into()],
+        ),
+    ]
+}
+
+/// The active run, if any.
+pub fn active_run() -> Statement {
+    Statement::new(
+        "SELECT id, trigger, data_source, started_at, status, cursor FROM scrape_runs \
+         WHERE status = 'running' ORDER BY started_at DESC LIMIT 1",
+        vec![],
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RunRow {
+    pub id: String,
+    pub trigger: String,
+    pub data_source: String,
+    pub started_at: i64,
+    pub status: String,
+    pub cursor: Option<String>,
+}
+
+pub fn run_by_id(run_id: &str) -> Statement {
+    Statement::new(
+        "SELECT id, trigger, data_source, started_at, status, cursor FROM scrape_runs WHERE id = ?1",
+        vec![run_id.into()],
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SourceRow {
+    pub id: String,
+    pub last_good_hash: Option<String>,
+}
+
+pub fn data_source(id: &str) -> Statement {
+    Statement::new("SELECT id, last_good_hash FROM data_sources WHERE id = ?1", vec![id.into()])
+}
+
+/// Counters one invocation adds to its run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounters {
+    pub repos_seen: i64,
+    pub repos_changed: i64,
+    pub repos_skipped: i64,
+    pub issues_upserted: i64,
+    pub issues_closed: i64,
+    pub messages_queued: i64,
+    pub github_requests: i64,
+    pub graphql_points: i64,
+}
+
+/// How an invocation leaves its run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunProgress {
+    /// More to do: the cursor goes to the next invocation.
+    Continuing { cursor_json: String },
+    Completed { outcome: String },
+    Failed { error: String },
+}
+
+/// Add one invocation's counters to its run and move the run on.
+pub fn advance_run(run_id: &str, c: &RunCounters, subrequests: u32, progress: &RunProgress, now_ms: i64) -> Statement {
+    let (status, cursor, outcome, error, finished, continued): (&str, Option<&str>, Option<&str>, Option<&str>, Option<i64>, i64) =
+        match progress {
+            RunProgress::Continuing { cursor_json } => ("running", Some(cursor_json), None, None, None, 1),
+            RunProgress::Completed { outcome } => ("completed", None, Some(outcome), None, Some(now_ms), 0),
+            RunProgress::Failed { error } => ("failed", None, Some("failed"), Some(error), Some(now_ms), 0),
+        };
+    Statement::new(
+        "UPDATE scrape_runs SET \
+           invocations = invocations + 1, continuations = continuations + ?2, \
+           repos_seen = repos_seen + ?3, repos_changed = repos_changed + ?4, repos_skipped = repos_skipped + ?5, \
+           issues_upserted = issues_upserted + ?6, issues_closed = issues_closed + ?7, \
+           messages_queued = messages_queued + ?8, github_requests = github_requests + ?9, \
+           graphql_points = graphql_points + ?10, subrequests_used = subrequests_used + ?11, \
+           max_subrequests = MAX(max_subrequests, ?11), \
+           status = ?12, cursor = COALESCE(?13, cursor), outcome = COALESCE(?14, outcome), \
+           error = COALESCE(?15, error), finished_at = COALESCE(?16, finished_at) \
+         WHERE id = ?1 AND status = 'running'",
+        vec![
+            run_id.into(),
+            continued.into(),
+            c.repos_seen.into(),
+            c.repos_changed.into(),
+            c.repos_skipped.into(),
+            c.issues_upserted.into(),
+            c.issues_closed.into(),
+            c.messages_queued.into(),
+            c.github_requests.into(),
+            c.graphql_points.into(),
+            subrequests.into(),
+            status.into(),
+            cursor.into(),
+            outcome.into(),
+            error.into(),
+            finished.into(),
+        ],
+    )
+}
+
+/// One invocation's row in the budget ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvocationRecord {
+    pub id: String,
+    pub service: &'static str,
+    pub run_id: Option<String>,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub subrequests: u32,
+    pub budget: u32,
+    pub outcome: String,
+    pub summary_json: String,
+    pub log_key: Option<String>,
+}
+
+pub fn record_invocation(r: &InvocationRecord) -> Statement {
+    Statement::new(
+        "INSERT OR REPLACE INTO invocations \
+         (id, service, run_id, started_at, finished_at, subrequests, budget, outcome, summary, log_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        vec![
+            r.id.clone().into(),
+            r.service.into(),
+            r.run_id.clone().into(),
+            r.started_at.into(),
+            r.finished_at.into(),
+            r.subrequests.into(),
+            r.budget.into(),
+            r.outcome.clone().into(),
+            r.summary_json.clone().into(),
+            r.log_key.clone().into(),
+        ],
+    )
+}
+
+// ---------------------------------------------------------------- list
+
+/// What D1 knows of a listed repo.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListedRow {
+    pub id: i64,
+    pub owner: String,
+    pub name: String,
+    pub data_source: String,
+    pub list_hash: Option<String>,
+    pub active: i64,
+}
+
+pub fn repos_of_source(source: &str) -> Statement {
+    Statement::new(
+        "SELECT id, owner, name, data_source, list_hash, active FROM repos WHERE data_source = ?1",
+        vec![source.into()],
+    )
+}
+
+/// A listed repo as written to D1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedWrite {
+    pub owner: String,
+    pub name: String,
+    pub position: i64,
+    pub labels_json: String,
+    pub technologies_json: String,
+    pub description: Option<String>,
+    pub list_hash: ContentHash,
+}
+
+/// Insert new listed repos, or refresh their list fields when the list
+/// entry changed. Rows whose list hash is unchanged are not written.
+pub fn upsert_listed(source: &str, rows: &[ListedWrite], now_ms: i64) -> Vec<Statement> {
+    let values = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.owner.clone().into(),
+                r.name.clone().into(),
+                source.into(),
+                r.position.into(),
+                r.labels_json.clone().into(),
+                r.technologies_json.clone().into(),
+                r.description.clone().into(),
+                r.list_hash.0.clone().into(),
+                now_ms.into(),
+                now_ms.into(),
+            ]
+        })
+        .collect();
+    chunked_insert(
+        "INSERT INTO repos (owner, name, data_source, list_position, listed_labels, technologies, \
+         list_description, list_hash, created_at, updated_at)",
+        "ON CONFLICT (owner, name) DO UPDATE SET \
+           list_position = excluded.list_position, listed_labels = excluded.listed_labels, \
+           technologies = excluded.technologies, list_description = excluded.list_description, \
+           list_hash = excluded.list_hash, active = 1, \
+           label_status = CASE WHEN repos.listed_labels IS NOT excluded.listed_labels \
+                               THEN 'unresolved' ELSE repos.label_status END, \
+           updated_at = excluded.updated_at \
+         WHERE repos.list_hash IS NOT excluded.list_hash OR repos.active = 0",
+        10,
+        values,
+    )
+}
+
+/// Repos that left the list stop being scraped (rows are kept).
+pub fn deactivate_repos(ids: &[i64], now_ms: i64) -> Vec<Statement> {
+    ids.chunks(MAX_BOUND_PARAMS - 1)
+        .map(|chunk| {
+            let mut params: Vec<SqlValue> = vec![now_ms.into()];
+            params.extend(chunk.iter().map(|id| SqlValue::from(*id)));
+            Statement::new(
+                format!(
+                    "UPDATE repos SET active = 0, updated_at = ? WHERE active = 1 AND id IN ({})",
+                    placeholders(chunk.len())
+                ),
+                params,
+            )
+        })
+        .collect()
+}
+
+pub fn source_good(source: &str, list_hash: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE data_sources SET last_good_hash = ?2, last_good_at = ?3, last_error = NULL WHERE id = ?1",
+        vec![source.into(), list_hash.into(), now_ms.into()],
+    )
+}
+
+pub fn source_error(source: &str, error: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE data_sources SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
+        vec![source.into(), error.into(), now_ms.into()],
+    )
+}
+
+// ---------------------------------------------------------------- scrape steps
+
+/// A repo as a scrape step needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RepoRow {
+    pub id: i64,
+    pub owner: String,
+    pub name: String,
+    pub listed_labels: String,
+    pub label_status: String,
+    pub resolved_label: Option<String>,
+    pub upstream_status: String,
+    pub state_hash: Option<String>,
+    pub content_hash: Option<String>,
+}
+
+impl RepoRow {
+    pub fn listed_labels(&self) -> Vec<String> {
+        serde_json::from_str(&self.listed_labels).unwrap_or_default()
+    }
+}
+
+/// An issue's stored hash, for diffing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IssueHashRow {
+    pub repo_id: i64,
+    pub number: i64,
+    pub content_hash: String,
+    pub state: String,
+}
+
+const STEP_REPOS_WHERE: &str =
+    "active = 1 AND (owner > ?1 OR (owner = ?1 AND name > ?2)) ORDER BY owner, name LIMIT ?3";
+
+/// The next `limit` active repos after `(owner, name)`, and their issues'
+/// hashes: one D1 batch, one subrequest.
+pub fn step_read(after: Option<(&str, &str)>, limit: usize) -> Vec<Statement> {
+    let (o, n) = after.unwrap_or(("", ""));
+    let params = vec![o.into(), n.into(), (limit as i64).into()];
+    vec![
+        Statement::new(
+            format!(
+                "SELECT id, owner, name, listed_labels, label_status, resolved_label, upstream_status, \
+                 state_hash, content_hash FROM repos WHERE {STEP_REPOS_WHERE}"
+            ),
+            params.clone(),
+        ),
+        Statement::new(
+            format!(
+                "SELECT repo_id, number, content_hash, state FROM issues \
+                 WHERE repo_id IN (SELECT id FROM repos WHERE {STEP_REPOS_WHERE})"
+            ),
+            params,
+        ),
+    ]
+}
+
+/// A repo's scraped state, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoWrite {
+    pub id: i64,
+    pub name_with_owner: String,
+    pub description: Option<String>,
+    pub primary_language: Option<String>,
+    pub stars: i64,
+    pub is_archived: bool,
+    pub pushed_at: Option<String>,
+    pub label_status: String,
+    pub resolved_label: Option<String>,
+    pub state_hash: ContentHash,
+    pub content_hash: ContentHash,
+    pub priority: i64,
+}
+
+/// Write a repo's scraped state; it becomes `pending` only when its content
+/// hash changed.
+pub fn update_repo_state(r: &RepoWrite, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE repos SET name_with_owner = ?2, description = ?3, primary_language = ?4, stars = ?5, \
+           is_archived = ?6, pushed_at = ?7, upstream_status = 'ok', label_status = ?8, \
+           resolved_label = ?9, label_checked_at = ?13, state_hash = ?10, \
+           processing_status = CASE WHEN content_hash IS NOT ?11 THEN 'pending' ELSE processing_status END, \
+           attempts = CASE WHEN content_hash IS NOT ?11 THEN 0 ELSE attempts END, \
+           content_hash = ?11, priority = ?12, updated_at = ?13 \
+         WHERE id = ?1 AND state_hash IS NOT ?10",
+        vec![
+            r.id.into(),
+            r.name_with_owner.clone().into(),
+            r.description.clone().into(),
+            r.primary_language.clone().into(),
+            r.stars.into(),
+            r.is_archived.into(),
+            r.pushed_at.clone().into(),
+            r.label_status.clone().into(),
+            r.resolved_label.clone().into(),
+            r.state_hash.0.clone().into(),
+            r.content_hash.0.clone().into(),
+            r.priority.into(),
+            now_ms.into(),
+        ],
+    )
+}
+
+/// A repo whose label could not be resolved, or that GitHub no longer has.
+pub fn mark_repo_label_not_found(id: i64, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE repos SET label_status = 'not_found', resolved_label = NULL, label_checked_at = ?2, \
+         updated_at = ?2 WHERE id = ?1 AND label_status IS NOT 'not_found'",
+        vec![id.into(), now_ms.into()],
+    )
+}
+
+pub fn mark_repo_upstream_missing(id: i64, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE repos SET upstream_status = 'not_found', updated_at = ?2 \
+         WHERE id = ?1 AND upstream_status IS NOT 'not_found'",
+        vec![id.into(), now_ms.into()],
+    )
+}
+
+/// An open labelled issue as written by the scraper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueWrite {
+    pub repo_id: i64,
+    pub number: i64,
+    pub title: String,
+    pub body: String,
+    pub url: String,
+    pub state: String,
+    pub labels_json: String,
+    pub assignee_count: i64,
+    pub comment_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub content_hash: ContentHash,
+    pub priority: i64,
+}
+
+/// Insert new issues or rewrite changed ones (by content hash); a changed
+/// issue goes back to `pending`. Unchanged rows are not written.
+pub fn upsert_issues(rows: &[IssueWrite], now_ms: i64) -> Vec<Statement> {
+    let values = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.repo_id.into(),
+                r.number.into(),
+                r.title.clone().into(),
+                r.body.clone().into(),
+                r.url.clone().into(),
+                r.state.clone().into(),
+                r.labels_json.clone().into(),
+                r.assignee_count.into(),
+                r.comment_count.into(),
+                r.created_at.clone().into(),
+                r.updated_at.clone().into(),
+                r.content_hash.0.clone().into(),
+                r.priority.into(),
+                now_ms.into(),
+                now_ms.into(),
+            ]
+        })
+        .collect();
+    chunked_insert(
+        "INSERT INTO issues (repo_id, number, title, body, url, state, labels, assignee_count, \
+         comment_count, gh_created_at, gh_updated_at, content_hash, priority, created_at, updated_at)",
+        "ON CONFLICT (repo_id, number) DO UPDATE SET \
+           title = excluded.title, body = excluded.body, url = excluded.url, state = excluded.state, \
+           labels = excluded.labels, assignee_count = excluded.assignee_count, \
+           comment_count = excluded.comment_count, gh_created_at = excluded.gh_created_at, \
+           gh_updated_at = excluded.gh_updated_at, content_hash = excluded.content_hash, \
+           priority = excluded.priority, processing_status = 'pending', attempts = 0, \
+           last_error = NULL, updated_at = excluded.updated_at \
+         WHERE issues.content_hash IS NOT excluded.content_hash",
+        15,
+        values,
+    )
+}
+
+/// Open issues a complete refresh of their repo did not return: closed.
+pub fn close_issues(repo_id: i64, numbers: &[i64], now_ms: i64) -> Vec<Statement> {
+    numbers
+        .chunks(MAX_BOUND_PARAMS - 2)
+        .map(|chunk| {
+            let mut params: Vec<SqlValue> = vec![repo_id.into(), now_ms.into()];
+            params.extend(chunk.iter().map(|n| SqlValue::from(*n)));
+            Statement::new(
+                format!(
+                    "UPDATE issues SET state = 'closed', updated_at = ?2 \
+                     WHERE repo_id = ?1 AND state = 'open' AND number IN ({})",
+                    (0..chunk.len()).map(|i| format!("?{}", i + 3)).collect::<Vec<_>>().join(", ")
+                ),
+                params,
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- outbox
+
+/// An item committed to D1 but not yet handed to the processing queue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OutboxRow {
+    pub kind: String,
+    pub id: i64,
+    pub owner: String,
+    pub name: String,
+    pub number: Option<i64>,
+    pub content_hash: String,
+    pub priority: i64,
+}
+
+/// Up to `limit` unqueued items: repos first, then issues, freshest first.
+pub fn outbox(limit: usize) -> Statement {
+    Statement::new(
+        "SELECT kind, id, owner, name, number, content_hash, priority FROM ( \
+           SELECT 'repo' AS kind, r.id AS id, r.owner AS owner, r.name AS name, NULL AS number, \
+                  r.content_hash AS content_hash, r.priority AS priority, 0 AS grp \
+           FROM repos r \
+           WHERE r.active = 1 AND r.content_hash IS NOT NULL AND r.queued_hash IS NOT r.content_hash \
+             AND r.processing_status IN ('pending', 'failed') \
+           UNION ALL \
+           SELECT 'issue', i.id, r.owner, r.name, i.number, i.content_hash, i.priority, 1 \
+           FROM issues i JOIN repos r ON r.id = i.repo_id \
+           WHERE i.state = 'open' AND i.queued_hash IS NOT i.content_hash \
+             AND i.processing_status IN ('pending', 'failed') \
+         ) ORDER BY grp, priority DESC, id LIMIT ?1",
+        vec![(limit as i64).into()],
+    )
+}
+
+/// Remember that these items were handed to the queue with the hash they had.
+pub fn mark_queued(items: &[OutboxRow]) -> Vec<Statement> {
+    let mut out = Vec::new();
+    for (table, kind) in [("repos", "repo"), ("issues", "issue")] {
+        let ids: Vec<i64> = items.iter().filter(|i| i.kind == kind).map(|i| i.id).collect();
+        for chunk in ids.chunks(MAX_BOUND_PARAMS) {
+            out.push(Statement::new(
+                format!(
+                    "UPDATE {table} SET queued_hash = content_hash WHERE id IN ({})",
+                    placeholders(chunk.len())
+                ),
+                chunk.iter().map(|id| SqlValue::from(*id)).collect(),
+            ));
+        }
+    }
+    out
+}

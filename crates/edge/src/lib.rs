@@ -1,0 +1,1 @@
+//! contribot-edge: the I/O shell both workers share.
