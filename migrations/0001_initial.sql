@@ -152,6 +152,17 @@ CREATE TABLE invocations (
 );
 CREATE INDEX invocations_service_idx ON invocations(service, started_at);
 
+-- Deliveries seen per queue message id: workers-rs does not expose a
+-- message's attempt count, so the consumers count attempts here.
+CREATE TABLE deliveries (
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    last_error TEXT,
+    first_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, message_id)
+);
+
 -- Queue messages that could not be tied to a repo or issue row (malformed
 -- bodies, unknown types): recorded, never silently dropped.
 CREATE TABLE dead_letters (

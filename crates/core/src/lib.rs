@@ -24,3 +24,4 @@ pub mod platform;
 pub mod scrape;
 pub mod sql;
 pub mod store;
+pub mod admin;

@@ -206,6 +206,10 @@ pub struct ScrapeCursor {
     /// The last repo fully scraped; the next step starts after it.
     pub owner: Option<String>,
     pub name: Option<String>,
+    /// Which continuation of the run this is (0 for the first). A message
+    /// whose `seq` is behind the run's stored cursor is a duplicate.
+    #[serde(default)]
+    pub seq: u32,
 }
 
 /// The phases of a run, in order.
@@ -231,15 +235,7 @@ impl ScrapeCursor {
             position: 0,
             owner: None,
             name: None,
-        }
-    }
-
-    /// The cursor that is further along, for resuming after a redelivery.
-    pub fn furthest(a: ScrapeCursor, b: ScrapeCursor) -> ScrapeCursor {
-        if (b.phase, b.position) > (a.phase, a.position) {
-            b
-        } else {
-            a
+            seq: 0,
         }
     }
 

@@ -89,6 +89,7 @@ pub async fn start_run<P: Platform>(
 ) -> Result<StartOutcome, PlatformError> {
     let now = p.now_ms();
     let mut stmts = store::start_run(run_id, trigger, source, now);
+    stmts.push(store::prune_deliveries(now));
     stmts.push(store::active_run());
     let rows = p.db(&stmts).await?;
     let active: Vec<store::RunRow> = rows.last().map(|r| decode_rows(r).unwrap_or_default()).unwrap_or_default();
@@ -133,6 +134,7 @@ pub async fn run_invocation<P: Platform>(
     cfg: &ScrapeConfig,
     auth: &GithubAuth,
     invocation: &str,
+    message_id: &str,
     message_cursor: ScrapeCursor,
     log: &mut LogBook,
 ) -> Result<InvocationReport, PlatformError> {
@@ -140,11 +142,20 @@ pub async fn run_invocation<P: Platform>(
     let run_id = message_cursor.run_id.clone();
     log.set_run_id(&run_id);
     let rows = p
-        .db(&[store::run_by_id(&run_id), store::data_source(&message_cursor.source)])
+        .db(&[
+            store::count_delivery("scrape", message_id, started),
+            store::run_by_id(&run_id),
+            store::data_source(&message_cursor.source),
+        ])
         .await?;
-    let run: Option<store::RunRow> = rows.first().and_then(|r| decode_rows(r).ok()).and_then(|v| v.into_iter().next());
+    let attempts = rows
+        .first()
+        .and_then(|r| decode_rows::<store::AttemptsRow>(r).ok())
+        .and_then(|v| v.first().map(|a| a.attempts))
+        .unwrap_or(1);
+    let run: Option<store::RunRow> = rows.get(1).and_then(|r| decode_rows(r).ok()).and_then(|v| v.into_iter().next());
     let source: Option<store::SourceRow> =
-        rows.get(1).and_then(|r| decode_rows(r).ok()).and_then(|v| v.into_iter().next());
+        rows.get(2).and_then(|r| decode_rows(r).ok()).and_then(|v| v.into_iter().next());
     let Some(run) = run.filter(|r| r.status == "running") else {
         // A duplicate or late delivery for a finished run: nothing to do.
         log.push(started, Level::Info, "run_not_active", fields([("message_cursor", json!(message_cursor))]));
@@ -152,8 +163,18 @@ pub async fn run_invocation<P: Platform>(
     };
     let stored: Option<ScrapeCursor> = run.cursor.as_deref().and_then(|c| serde_json::from_str(c).ok());
     let cursor = match stored {
-        Some(s) => ScrapeCursor::furthest(message_cursor, s),
-        None => message_cursor,
+        Some(stored) if stored.seq > message_cursor.seq => {
+            if attempts > 1 {
+                // A retry of a message whose invocation committed its cursor
+                // but may have died before sending the next continuation.
+                p.send(QueueName::Scrape, &[QueueMessage::continuation(stored.clone())], 0).await?;
+                log.push(started, Level::Warn, "continuation_recovered", fields([("cursor", json!(stored)), ("attempts", json!(attempts))]));
+                return Ok(report(p, &run_id, "recovered continuation", stored.phase, RunCounters::default(), Some(0), started, String::new()));
+            }
+            log.push(started, Level::Info, "duplicate_continuation", fields([("message_seq", json!(message_cursor.seq)), ("stored_seq", json!(stored.seq))]));
+            return Ok(report(p, &run_id, "skipped: duplicate delivery", stored.phase, RunCounters::default(), None, started, String::new()));
+        }
+        _ => message_cursor,
     };
     log.push(started, Level::Info, "invocation_started", fields([("cursor", json!(cursor))]));
 
@@ -176,6 +197,7 @@ pub async fn run_invocation<P: Platform>(
     let now = p.now_ms();
     let log_key = logrec::log_key("scraper", &run_id, now);
     let continuing = yielded.is_some();
+    ctx.cursor.seq += 1;
     let progress = if let Some((_, _)) = &yielded {
         RunProgress::Continuing { cursor_json: serde_json::to_string(&ctx.cursor).unwrap_or_default() }
     } else {

@@ -167,6 +167,29 @@ pub fn record_invocation(r: &InvocationRecord) -> Statement {
     )
 }
 
+/// Count a delivery of `message_id`; returns `attempts` (1 on first sight).
+pub fn count_delivery(queue: &str, message_id: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO deliveries (queue, message_id, attempts, first_seen_at) VALUES (?1, ?2, 1, ?3) \
+         ON CONFLICT (queue, message_id) DO UPDATE SET attempts = deliveries.attempts + 1 \
+         RETURNING attempts",
+        vec![queue.into(), message_id.into(), now_ms.into()],
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AttemptsRow {
+    pub attempts: i64,
+}
+
+/// Forget deliveries older than a week.
+pub fn prune_deliveries(now_ms: i64) -> Statement {
+    Statement::new(
+        "DELETE FROM deliveries WHERE first_seen_at < ?1",
+        vec![(now_ms - 7 * 86_400_000).into()],
+    )
+}
+
 // ---------------------------------------------------------------- list
 
 /// What D1 knows of a listed repo.
@@ -513,4 +536,26 @@ pub fn mark_queued(items: &[OutboxRow]) -> Vec<Statement> {
         }
     }
     out
+}
+
+// ---------------------------------------------------------------- failures
+
+/// End a run as failed, with the reason.
+pub fn fail_run(run_id: &str, error: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE scrape_runs SET status = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1 AND status = 'running'",
+        vec![run_id.into(), error.into(), now_ms.into()],
+    )
+}
+
+/// Record a queue message that cannot be tied to a row, with its reason.
+/// The body is kept (bounded) so an operator can see what arrived.
+pub fn record_dead_letter(queue: &str, message_id: &str, body: &str, reason: &str, attempts: i64, now_ms: i64) -> Statement {
+    let body: String = body.chars().take(4096).collect();
+    Statement::new(
+        "INSERT INTO dead_letters (queue, message_id, body, reason, attempts, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (queue, message_id) DO UPDATE SET reason = excluded.reason, attempts = excluded.attempts",
+        vec![queue.into(), message_id.into(), body.into(), reason.into(), attempts.into(), now_ms.into()],
+    )
 }

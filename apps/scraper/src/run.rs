@@ -1,0 +1,168 @@
+//! Starting runs and advancing them from the continuation queue.
+
+use contribot_core::budget::Budget;
+use contribot_core::github::GithubAuth;
+use contribot_core::list::DEFAULT_SOURCE_ID;
+use contribot_core::logrec::{fields, Level, LogBook};
+use contribot_core::messages::QueueMessage;
+use contribot_core::platform::Metered;
+use contribot_core::scrape::{self, ScrapeConfig, StartOutcome};
+use contribot_core::store;
+use contribot_edge::{config, logs, new_id, WorkerPlatform};
+use serde_json::{json, Value};
+use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Result};
+
+const SECRETS: [&str; 2] = ["GITHUB_TOKEN", "ADMIN_TOKEN"];
+
+fn log_book(env: &Env, run_id: &str, invocation: &str) -> LogBook {
+    let level = Level::parse(&config::var_or(env, "LOG_LEVEL", "info")).unwrap_or(Level::Info);
+    LogBook::new(run_id, invocation, level).with_secrets(config::secret_values(env, &SECRETS))
+}
+
+fn budget(env: &Env) -> Budget {
+    Budget::from_config(config::var(env, "SUBREQUEST_BUDGET").as_deref())
+}
+
+fn scrape_config(env: &Env) -> ScrapeConfig {
+    ScrapeConfig {
+        api_base: config::var_or(env, "GITHUB_API_URL", "https://api.github.com"),
+        list_data_url: config::var_or(
+            env,
+            "LIST_DATA_URL",
+            "https://raw.githubusercontent.com/MunGell/awesome-for-beginners/main/data.json",
+        ),
+        list_readme_url: config::var_or(
+            env,
+            "LIST_README_URL",
+            "https://raw.githubusercontent.com/MunGell/awesome-for-beginners/main/README.md",
+        ),
+        repos_per_query: config::number_or(env, "REPOS_PER_QUERY", contribot_core::github::DEFAULT_REPOS_PER_QUERY),
+        max_inline_retries: config::number_or(env, "MAX_INLINE_RETRIES", 2),
+    }
+    .clamp()
+}
+
+/// Start a run (cron or operator): one D1 batch, one queue send, one log.
+pub async fn start(env: &Env, trigger: &str) -> Result<StartOutcome> {
+    let run_id = new_id("run-");
+    let invocation = new_id("inv-");
+    let mut platform = WorkerPlatform::from_env(env)?;
+    let mut p = Metered::new(&mut platform, budget(env));
+    let mut book = log_book(env, &run_id, &invocation);
+    let started = p.now_ms();
+    let outcome = scrape::start_run(&mut p, &run_id, trigger, DEFAULT_SOURCE_ID, &mut book).await;
+    let summary = match &outcome {
+        Ok(o) => json!({"outcome": o, "subrequests_used": p.budget.used() + 1}),
+        Err(e) => json!({"outcome": "error", "error": e.to_string(), "subrequests_used": p.budget.used() + 1}),
+    };
+    book.push_summary(p.now_ms(), summary);
+    let key = contribot_core::logrec::log_key("scraper", &run_id, started);
+    let bucket = env.bucket("LOGS").ok();
+    logs::write_log(&mut p, bucket.as_ref(), &key, &book).await;
+    outcome.map_err(|e| worker::Error::RustError(e.to_string()))
+}
+
+/// Consume the continuation queue (one message per invocation) or its
+/// dead-letter queue (the run failed: record why).
+pub async fn consume(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
+    let queue = batch.queue();
+    let messages = batch.messages()?;
+    if queue.ends_with("-dlq") {
+        return dead_letters(&messages, env, &queue).await;
+    }
+    let mut first = true;
+    for message in messages {
+        if !first {
+            // One continuation per invocation: each needs the whole budget.
+            message.retry();
+            continue;
+        }
+        first = false;
+        match QueueMessage::parse(message.body()) {
+            Ok(QueueMessage::ContinueScraping { cursor, .. }) => {
+                match advance(env, &message.id(), cursor).await {
+                    Ok(()) => message.ack(),
+                    Err(e) => {
+                        worker::console_error!("scrape invocation failed, will retry: {e}");
+                        message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(5).build());
+                    }
+                }
+            }
+            Ok(other) => {
+                record_bad_message(env, &queue, &message.id(), message.body(), &format!("unexpected `{}` message on the scrape queue", other.kind())).await;
+                message.ack();
+            }
+            Err(e) => {
+                record_bad_message(env, &queue, &message.id(), message.body(), &e.reason()).await;
+                message.ack();
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn advance(env: &Env, message_id: &str, cursor: contribot_core::messages::ScrapeCursor) -> Result<()> {
+    let invocation = new_id("inv-");
+    let mut platform = WorkerPlatform::from_env(env)?;
+    let mut p = Metered::new(&mut platform, budget(env));
+    let mut book = log_book(env, &cursor.run_id, &invocation);
+    let auth = GithubAuth::new(config::var(env, "GITHUB_TOKEN"));
+    let cfg = scrape_config(env);
+    let started = p.now_ms();
+    let result = scrape::run_invocation(&mut p, &cfg, &auth, &invocation, message_id, cursor.clone(), &mut book).await;
+    let bucket = env.bucket("LOGS").ok();
+    match result {
+        Ok(report) => {
+            let key = if report.log_key.is_empty() {
+                contribot_core::logrec::log_key("scraper", &report.run_id, started)
+            } else {
+                report.log_key.clone()
+            };
+            let mut summary = scrape::summary_json(&report.counters, report.subrequests.max(p.budget.used() + 1), report.continued, report.duration_ms);
+            summary["outcome"] = json!(report.outcome);
+            summary["phase"] = json!(report.phase);
+            book.push_summary(p.now_ms(), summary);
+            logs::write_log(&mut p, bucket.as_ref(), &key, &book).await;
+            Ok(())
+        }
+        Err(e) => {
+            book.push(p.now_ms(), Level::Error, "invocation_failed", fields([("error", json!(e.to_string()))]));
+            book.push_summary(p.now_ms(), json!({"outcome": "error", "error": e.to_string(), "subrequests_used": p.budget.used() + 1, "continued": false}));
+            let key = contribot_core::logrec::log_key("scraper", &cursor.run_id, started);
+            logs::write_log(&mut p, bucket.as_ref(), &key, &book).await;
+            Err(worker::Error::RustError(e.to_string()))
+        }
+    }
+}
+
+async fn dead_letters(messages: &[worker::Message<Value>], env: &Env, queue: &str) -> Result<()> {
+    let platform = WorkerPlatform::from_env(env)?;
+    let now = contribot_edge::now_ms();
+    let mut stmts = Vec::new();
+    for m in messages {
+        let reason = match QueueMessage::parse(m.body()) {
+            Ok(QueueMessage::ContinueScraping { cursor, .. }) => {
+                stmts.push(store::fail_run(&cursor.run_id, "a continuation failed on every retry (dead-lettered)", now));
+                "continuation dead-lettered after its retries".to_string()
+            }
+            Ok(other) => format!("`{}` message dead-lettered", other.kind()),
+            Err(e) => e.reason(),
+        };
+        stmts.push(store::record_dead_letter(queue, &m.id(), &m.body().to_string(), &reason, 0, now));
+    }
+    contribot_edge::platform::run_batch(platform.db(), &stmts)
+        .await
+        .map_err(worker::Error::RustError)?;
+    for m in messages {
+        m.ack();
+    }
+    Ok(())
+}
+
+async fn record_bad_message(env: &Env, queue: &str, id: &str, body: &Value, reason: &str) {
+    let Ok(platform) = WorkerPlatform::from_env(env) else { return };
+    let stmt = store::record_dead_letter(queue, id, &body.to_string(), reason, 1, contribot_edge::now_ms());
+    if let Err(e) = contribot_edge::platform::run_batch(platform.db(), &[stmt]).await {
+        worker::console_error!("could not record bad message {id}: {e}");
+    }
+}

@@ -1,0 +1,129 @@
+//! contribot-core's `Platform` over workers-rs bindings.
+
+use std::time::Duration;
+
+use contribot_core::github::{HttpRequest, HttpResponse};
+use contribot_core::messages::QueueMessage;
+use contribot_core::platform::{Platform, QueueName};
+use contribot_core::sql::{SqlValue, Statement};
+use futures::future::{select, Either};
+use futures::pin_mut;
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+use worker::{BatchMessageBuilder, D1Database, Delay, Env, Fetch, Headers, Method, Queue, Request, RequestInit};
+
+/// How long one upstream fetch may take before it counts as a network error.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The bindings one invocation uses.
+pub struct WorkerPlatform {
+    db: D1Database,
+    processing: Option<Queue>,
+    scrape: Option<Queue>,
+}
+
+impl WorkerPlatform {
+    pub fn from_env(env: &Env) -> worker::Result<Self> {
+        Ok(WorkerPlatform {
+            db: env.d1("DB")?,
+            processing: env.queue("PROCESSING_QUEUE").ok(),
+            scrape: env.queue("SCRAPE_QUEUE").ok(),
+        })
+    }
+
+    pub fn db(&self) -> &D1Database {
+        &self.db
+    }
+}
+
+fn bind_value(v: &SqlValue) -> JsValue {
+    match v {
+        SqlValue::Null => JsValue::NULL,
+        SqlValue::Integer(i) => JsValue::from_f64(*i as f64),
+        SqlValue::Real(f) => JsValue::from_f64(*f),
+        SqlValue::Text(s) => JsValue::from_str(s),
+    }
+}
+
+/// Run statements as one D1 batch; rows per statement as JSON objects.
+pub async fn run_batch(db: &D1Database, statements: &[Statement]) -> Result<Vec<Vec<Value>>, String> {
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut prepared = Vec::with_capacity(statements.len());
+    for s in statements {
+        let params: Vec<JsValue> = s.params.iter().map(bind_value).collect();
+        prepared.push(db.prepare(s.sql.clone()).bind(&params).map_err(|e| e.to_string())?);
+    }
+    let results = db.batch(prepared).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        if let Some(err) = r.error() {
+            return Err(err);
+        }
+        out.push(r.results::<Value>().map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
+async fn fetch_once(request: &HttpRequest) -> Result<HttpResponse, String> {
+    let headers = Headers::new();
+    for (k, v) in &request.headers {
+        headers.set(k, v).map_err(|e| e.to_string())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(if request.method == "POST" { Method::Post } else { Method::Get });
+    init.with_headers(headers);
+    if let Some(body) = &request.body {
+        init.with_body(Some(JsValue::from_str(body)));
+    }
+    let req = Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
+    let mut resp = Fetch::Request(req).send().await.map_err(|e| e.to_string())?;
+    let status = resp.status_code();
+    let headers: Vec<(String, String)> = resp.headers().entries().collect();
+    let body = resp.text().await.map_err(|e| format!("reading body: {e}"))?;
+    Ok(HttpResponse { status, headers, body })
+}
+
+/// One fetch with a timeout.
+pub async fn fetch(request: &HttpRequest) -> Result<HttpResponse, String> {
+    let call = fetch_once(request);
+    let timer = Delay::from(FETCH_TIMEOUT);
+    pin_mut!(call);
+    pin_mut!(timer);
+    match select(call, timer).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(format!("timed out after {}s: {}", FETCH_TIMEOUT.as_secs(), request.url)),
+    }
+}
+
+impl Platform for WorkerPlatform {
+    async fn db_batch(&mut self, statements: &[Statement]) -> Result<Vec<Vec<Value>>, String> {
+        run_batch(&self.db, statements).await
+    }
+
+    async fn fetch(&mut self, request: &HttpRequest) -> Result<HttpResponse, String> {
+        fetch(request).await
+    }
+
+    async fn send_batch(&mut self, queue: QueueName, messages: &[QueueMessage], delay_secs: u64) -> Result<(), String> {
+        let q = match queue {
+            QueueName::Processing => self.processing.as_ref(),
+            QueueName::Scrape => self.scrape.as_ref(),
+        }
+        .ok_or_else(|| format!("queue {queue:?} is not bound"))?;
+        let mut builder = BatchMessageBuilder::<Value>::new().messages(messages.iter().map(|m| m.to_json()));
+        if delay_secs > 0 {
+            builder = builder.delay_seconds(delay_secs.min(43_200) as u32);
+        }
+        q.send_batch(builder.build()).await.map_err(|e| e.to_string())
+    }
+
+    async fn sleep(&mut self, ms: u64) {
+        Delay::from(Duration::from_millis(ms)).await;
+    }
+
+    fn now_ms(&self) -> i64 {
+        crate::now_ms()
+    }
+}
