@@ -42,7 +42,11 @@ pub fn authorize(header: Option<&str>, configured: Option<&str>) -> AuthVerdict 
         return AuthVerdict::Disabled;
     };
     let presented = header
-        .and_then(|h| h.trim().strip_prefix("Bearer ").or_else(|| h.trim().strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.trim()
+                .strip_prefix("Bearer ")
+                .or_else(|| h.trim().strip_prefix("bearer "))
+        })
         .map(str::trim)
         .unwrap_or("");
     if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
@@ -129,17 +133,35 @@ mod tests {
 
     #[test]
     fn auth_distinguishes_missing_wrong_and_disabled() {
-        assert_eq!(authorize(Some("Bearer s3cret-token"), Some("s3cret-token")), AuthVerdict::Allowed);
-        assert_eq!(authorize(Some("Bearer nope"), Some("s3cret-token")), AuthVerdict::Unauthorized);
-        assert_eq!(authorize(None, Some("s3cret-token")), AuthVerdict::Unauthorized);
-        assert_eq!(authorize(Some("s3cret-token"), Some("s3cret-token")), AuthVerdict::Unauthorized);
+        assert_eq!(
+            authorize(Some("Bearer s3cret-token"), Some("s3cret-token")),
+            AuthVerdict::Allowed
+        );
+        assert_eq!(
+            authorize(Some("Bearer nope"), Some("s3cret-token")),
+            AuthVerdict::Unauthorized
+        );
+        assert_eq!(
+            authorize(None, Some("s3cret-token")),
+            AuthVerdict::Unauthorized
+        );
+        assert_eq!(
+            authorize(Some("s3cret-token"), Some("s3cret-token")),
+            AuthVerdict::Unauthorized
+        );
         assert_eq!(authorize(Some("Bearer x"), None), AuthVerdict::Disabled);
         assert_eq!(authorize(Some("Bearer "), Some("")), AuthVerdict::Disabled);
     }
 
     #[test]
     fn constant_time_eq_matches_plain_equality() {
-        for (a, b) in [("", ""), ("a", ""), ("abc", "abc"), ("abc", "abd"), ("abc", "abcd")] {
+        for (a, b) in [
+            ("", ""),
+            ("a", ""),
+            ("abc", "abc"),
+            ("abc", "abd"),
+            ("abc", "abcd"),
+        ] {
             assert_eq!(constant_time_eq(a.as_bytes(), b.as_bytes()), a == b);
         }
     }

@@ -87,7 +87,12 @@ impl Budget {
     /// Charge one subrequest of `kind`, or refuse without charging.
     pub fn charge(&mut self, kind: Subrequest) -> Result<(), BudgetExhausted> {
         if self.remaining() == 0 {
-            return Err(BudgetExhausted { used: self.used, limit: self.limit, wanted: 1, kind });
+            return Err(BudgetExhausted {
+                used: self.used,
+                limit: self.limit,
+                wanted: 1,
+                kind,
+            });
         }
         self.used += 1;
         match kind {

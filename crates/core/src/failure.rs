@@ -9,9 +9,15 @@ use serde::Serialize;
 #[serde(tag = "class", rename_all = "snake_case")]
 pub enum Failure {
     /// Worth retrying: network, 5xx, truncated bodies, 429/secondary limits.
-    Transient { reason: String, retry_after_secs: Option<u64> },
+    Transient {
+        reason: String,
+        retry_after_secs: Option<u64>,
+    },
     /// The primary rate limit is spent until `reset_epoch_secs`.
-    RateLimited { reason: String, reset_epoch_secs: Option<u64> },
+    RateLimited {
+        reason: String,
+        reset_epoch_secs: Option<u64>,
+    },
     /// Retrying cannot help: gone, forbidden, invalid.
     Permanent { reason: String },
     /// The invocation's subrequest budget is spent: continue elsewhere.
@@ -20,11 +26,16 @@ pub enum Failure {
 
 impl Failure {
     pub fn transient(reason: impl Into<String>) -> Self {
-        Failure::Transient { reason: reason.into(), retry_after_secs: None }
+        Failure::Transient {
+            reason: reason.into(),
+            retry_after_secs: None,
+        }
     }
 
     pub fn permanent(reason: impl Into<String>) -> Self {
-        Failure::Permanent { reason: reason.into() }
+        Failure::Permanent {
+            reason: reason.into(),
+        }
     }
 
     pub fn reason(&self) -> &str {
@@ -43,8 +54,14 @@ impl Failure {
     /// Seconds to wait before retrying, given the current time.
     pub fn delay_secs(&self, now_epoch_secs: u64, attempt: u32) -> u64 {
         match self {
-            Failure::Transient { retry_after_secs: Some(s), .. } => *s,
-            Failure::RateLimited { reset_epoch_secs: Some(reset), .. } => reset.saturating_sub(now_epoch_secs).max(1),
+            Failure::Transient {
+                retry_after_secs: Some(s),
+                ..
+            } => *s,
+            Failure::RateLimited {
+                reset_epoch_secs: Some(reset),
+                ..
+            } => reset.saturating_sub(now_epoch_secs).max(1),
             _ => backoff_secs(attempt),
         }
         .min(MAX_DELAY_SECS)
@@ -81,8 +98,12 @@ pub fn classify_github(meta: &ResponseMeta<'_>, body: &str) -> Option<Failure> {
         return None;
     }
     let retry_after = meta.retry_after.and_then(|v| v.trim().parse::<u64>().ok());
-    let remaining = meta.ratelimit_remaining.and_then(|v| v.trim().parse::<u64>().ok());
-    let reset = meta.ratelimit_reset.and_then(|v| v.trim().parse::<u64>().ok());
+    let remaining = meta
+        .ratelimit_remaining
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let reset = meta
+        .ratelimit_reset
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let snippet: String = body.chars().take(200).collect();
     Some(match status {
         403 | 429 if remaining == Some(0) => Failure::RateLimited {
@@ -93,7 +114,9 @@ pub fn classify_github(meta: &ResponseMeta<'_>, body: &str) -> Option<Failure> {
             reason: format!("GitHub HTTP 429: {snippet}"),
             retry_after_secs: retry_after.or(Some(60)),
         },
-        403 if retry_after.is_some() || body.to_ascii_lowercase().contains("secondary rate limit") => {
+        403 if retry_after.is_some()
+            || body.to_ascii_lowercase().contains("secondary rate limit") =>
+        {
             Failure::Transient {
                 reason: format!("GitHub secondary rate limit (HTTP 403): {snippet}"),
                 retry_after_secs: retry_after.or(Some(60)),
@@ -113,7 +136,9 @@ pub fn classify_github(meta: &ResponseMeta<'_>, body: &str) -> Option<Failure> {
 /// Classify a transport error (no HTTP response at all).
 pub fn classify_network(message: &str) -> Failure {
     if crate::budget::is_platform_subrequest_error(message) {
-        Failure::Budget { reason: format!("platform subrequest limit: {message}") }
+        Failure::Budget {
+            reason: format!("platform subrequest limit: {message}"),
+        }
     } else {
         Failure::transient(format!("network error: {message}"))
     }
@@ -124,20 +149,33 @@ mod tests {
     use super::*;
 
     fn meta(status: u16) -> ResponseMeta<'static> {
-        ResponseMeta { status, ..Default::default() }
+        ResponseMeta {
+            status,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn server_errors_are_transient_and_client_errors_permanent() {
-        assert!(matches!(classify_github(&meta(502), ""), Some(Failure::Transient { .. })));
-        assert!(matches!(classify_github(&meta(404), ""), Some(Failure::Permanent { .. })));
+        assert!(matches!(
+            classify_github(&meta(502), ""),
+            Some(Failure::Transient { .. })
+        ));
+        assert!(matches!(
+            classify_github(&meta(404), ""),
+            Some(Failure::Permanent { .. })
+        ));
         assert_eq!(classify_github(&meta(200), ""), None);
         assert_eq!(classify_github(&meta(304), ""), None);
     }
 
     #[test]
     fn retry_after_is_honoured() {
-        let m = ResponseMeta { status: 429, retry_after: Some("7"), ..Default::default() };
+        let m = ResponseMeta {
+            status: 429,
+            retry_after: Some("7"),
+            ..Default::default()
+        };
         let f = classify_github(&m, "").unwrap();
         assert_eq!(f.delay_secs(0, 1), 7);
     }

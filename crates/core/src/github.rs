@@ -104,7 +104,10 @@ pub fn scrape_request_body(repos: &[RepoQuery]) -> Value {
     for (i, r) in repos.iter().enumerate() {
         vars.insert(format!("o{i}"), json!(r.owner));
         vars.insert(format!("n{i}"), json!(r.name));
-        vars.insert(format!("l{i}"), json!(r.issue_label.as_ref().map(|l| vec![l.clone()])));
+        vars.insert(
+            format!("l{i}"),
+            json!(r.issue_label.as_ref().map(|l| vec![l.clone()])),
+        );
         vars.insert(format!("c{i}"), json!(r.after));
         vars.insert(format!("q{i}"), json!(r.label_search));
         vars.insert(format!("wl{i}"), json!(r.label_search.is_some()));
@@ -120,8 +123,15 @@ pub fn scrape_request_body(repos: &[RepoQuery]) -> Value {
 /// One repo or issue the processor enriches in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnrichTarget {
-    Repo { owner: String, name: String },
-    Issue { owner: String, name: String, number: i64 },
+    Repo {
+        owner: String,
+        name: String,
+    },
+    Issue {
+        owner: String,
+        name: String,
+        number: i64,
+    },
 }
 
 /// The enrich query text for `repos` repos and `issues` issues (aliases
@@ -184,7 +194,11 @@ pub fn enrich_request_body(targets: &[EnrichTarget]) -> Value {
                 vars.insert(format!("rn{r}"), json!(name));
                 r += 1;
             }
-            EnrichTarget::Issue { owner, name, number } => {
+            EnrichTarget::Issue {
+                owner,
+                name,
+                number,
+            } => {
                 vars.insert(format!("io{i}"), json!(owner));
                 vars.insert(format!("in{i}"), json!(name));
                 vars.insert(format!("inum{i}"), json!(number));
@@ -207,14 +221,20 @@ pub struct GithubAuth {
 
 impl std::fmt::Debug for GithubAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = if self.token.is_some() { "Some(<redacted>)" } else { "None" };
+        let shown = if self.token.is_some() {
+            "Some(<redacted>)"
+        } else {
+            "None"
+        };
         write!(f, "GithubAuth {{ token: {shown} }}")
     }
 }
 
 impl GithubAuth {
     pub fn new(token: Option<String>) -> Self {
-        GithubAuth { token: token.filter(|t| !t.trim().is_empty()) }
+        GithubAuth {
+            token: token.filter(|t| !t.trim().is_empty()),
+        }
     }
 }
 
@@ -242,7 +262,10 @@ impl std::fmt::Debug for HttpRequest {
 fn github_headers(auth: &GithubAuth, invocation: &str) -> Vec<(String, String)> {
     let mut headers = vec![
         ("user-agent".to_string(), USER_AGENT.to_string()),
-        ("accept".to_string(), "application/vnd.github+json".to_string()),
+        (
+            "accept".to_string(),
+            "application/vnd.github+json".to_string(),
+        ),
         ("x-github-api-version".to_string(), API_VERSION.to_string()),
         (INVOCATION_HEADER.to_string(), invocation.to_string()),
     ];
@@ -253,7 +276,12 @@ fn github_headers(auth: &GithubAuth, invocation: &str) -> Vec<(String, String)> 
 }
 
 /// A GraphQL POST to `{api_base}/graphql`.
-pub fn graphql_request(api_base: &str, auth: &GithubAuth, invocation: &str, body: &Value) -> HttpRequest {
+pub fn graphql_request(
+    api_base: &str,
+    auth: &GithubAuth,
+    invocation: &str,
+    body: &Value,
+) -> HttpRequest {
     let mut headers = github_headers(auth, invocation);
     headers.push(("content-type".to_string(), "application/json".to_string()));
     HttpRequest {
@@ -265,7 +293,12 @@ pub fn graphql_request(api_base: &str, auth: &GithubAuth, invocation: &str, body
 }
 
 /// A plain GET (the list, or a REST endpoint), with an optional ETag.
-pub fn get_request(url: &str, auth: Option<&GithubAuth>, invocation: &str, etag: Option<&str>) -> HttpRequest {
+pub fn get_request(
+    url: &str,
+    auth: Option<&GithubAuth>,
+    invocation: &str,
+    etag: Option<&str>,
+) -> HttpRequest {
     let mut headers = match auth {
         Some(a) => github_headers(a, invocation),
         None => vec![
@@ -276,7 +309,12 @@ pub fn get_request(url: &str, auth: Option<&GithubAuth>, invocation: &str, etag:
     if let Some(tag) = etag {
         headers.push(("if-none-match".to_string(), tag.to_string()));
     }
-    HttpRequest { method: "GET", url: url.to_string(), headers, body: None }
+    HttpRequest {
+        method: "GET",
+        url: url.to_string(),
+        headers,
+        body: None,
+    }
 }
 
 /// An HTTP answer as the shell received it.
@@ -361,7 +399,9 @@ pub struct RepoState {
 pub enum RepoOutcome {
     Found(Box<RepoState>),
     /// GitHub answered NOT_FOUND for this repo.
-    NotFound { message: String },
+    NotFound {
+        message: String,
+    },
     /// This alias failed for another reason (kept with the reason).
     Failed(Failure),
 }
@@ -399,10 +439,16 @@ fn parse_envelope(response: &HttpResponse) -> Result<GqlEnvelope, Failure> {
         // A cut-off body is a transport fault: try again.
         Failure::transient(format!("GitHub GraphQL body is not valid JSON ({e})"))
     })?;
-    if let Some(err) = env.errors.iter().find(|e| e.kind.as_deref() == Some("RATE_LIMITED")) {
+    if let Some(err) = env
+        .errors
+        .iter()
+        .find(|e| e.kind.as_deref() == Some("RATE_LIMITED"))
+    {
         return Err(Failure::RateLimited {
             reason: format!("GitHub GraphQL rate limited: {}", err.message),
-            reset_epoch_secs: response.header("x-ratelimit-reset").and_then(|v| v.parse().ok()),
+            reset_epoch_secs: response
+                .header("x-ratelimit-reset")
+                .and_then(|v| v.parse().ok()),
         });
     }
     if env.data.is_none() {
@@ -521,7 +567,12 @@ fn not_found(errors: Option<&Vec<&GqlError>>) -> Option<String> {
 
 fn alias_failure(errors: Option<&Vec<&GqlError>>, alias: &str) -> Failure {
     let msg = errors
-        .map(|es| es.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))
+        .map(|es| {
+            es.iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| format!("no data for `{alias}`"));
     Failure::transient(format!("GitHub GraphQL error for {alias}: {msg}"))
@@ -548,12 +599,19 @@ pub fn decode_scrape(response: &HttpResponse, n: usize) -> Result<ScrapeAnswer, 
                     stars: raw.stargazer_count,
                     pushed_at: raw.pushed_at,
                     primary_language: raw.primary_language.map(|l| l.name),
-                    labels: raw.labels.map(|l| l.nodes.into_iter().flatten().map(|n| n.name).collect()),
+                    labels: raw
+                        .labels
+                        .map(|l| l.nodes.into_iter().flatten().map(|n| n.name).collect()),
                     issues: raw.issues.map(|p| IssuePage {
                         total_count: p.total_count,
                         has_next_page: p.page_info.has_next_page,
                         end_cursor: p.page_info.end_cursor,
-                        nodes: p.nodes.into_iter().flatten().map(RawIssue::into_meta).collect(),
+                        nodes: p
+                            .nodes
+                            .into_iter()
+                            .flatten()
+                            .map(RawIssue::into_meta)
+                            .collect(),
                     }),
                 })),
                 Err(e) => RepoOutcome::Failed(Failure::transient(format!(
@@ -594,7 +652,9 @@ pub enum Enriched {
     Repo(Box<RepoEnrichment>),
     Issue(Box<IssueEnrichment>),
     /// The repo or issue is gone (NOT_FOUND): a permanent failure.
-    Gone { message: String },
+    Gone {
+        message: String,
+    },
     Failed(Failure),
 }
 
@@ -633,7 +693,10 @@ struct RawIssueHolder {
 }
 
 /// Decode an enrich answer; outcomes come back in `targets` order.
-pub fn decode_enrich(response: &HttpResponse, targets: &[EnrichTarget]) -> Result<Vec<Enriched>, Failure> {
+pub fn decode_enrich(
+    response: &HttpResponse,
+    targets: &[EnrichTarget],
+) -> Result<Vec<Enriched>, Failure> {
     let env = parse_envelope(response)?;
     let data = env.data.unwrap_or(Value::Null);
     let by_alias = alias_errors(&env.errors);
@@ -665,24 +728,42 @@ pub fn decode_enrich(response: &HttpResponse, targets: &[EnrichTarget]) -> Resul
                     primary_language: raw.primary_language.map(|l| l.name),
                     languages: raw
                         .languages
-                        .map(|l| l.edges.into_iter().flatten().map(|e| (e.node.name, e.size)).collect())
+                        .map(|l| {
+                            l.edges
+                                .into_iter()
+                                .flatten()
+                                .map(|e| (e.node.name, e.size))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                     topics: raw
                         .repository_topics
-                        .map(|t| t.nodes.into_iter().flatten().map(|n| n.topic.name).collect())
+                        .map(|t| {
+                            t.nodes
+                                .into_iter()
+                                .flatten()
+                                .map(|n| n.topic.name)
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 })),
-                Err(e) => Enriched::Failed(Failure::transient(format!("unexpected shape for {alias}: {e}"))),
+                Err(e) => Enriched::Failed(Failure::transient(format!(
+                    "unexpected shape for {alias}: {e}"
+                ))),
             },
             (Some(v), false) => match serde_json::from_value::<RawIssueHolder>(v.clone()) {
                 Ok(RawIssueHolder { issue: Some(issue) }) => {
-                    Enriched::Issue(Box::new(IssueEnrichment { meta: issue.into_meta() }))
+                    Enriched::Issue(Box::new(IssueEnrichment {
+                        meta: issue.into_meta(),
+                    }))
                 }
                 Ok(RawIssueHolder { issue: None }) => match not_found(errs) {
                     Some(message) => Enriched::Gone { message },
                     None => Enriched::Failed(alias_failure(errs, &alias)),
                 },
-                Err(e) => Enriched::Failed(Failure::transient(format!("unexpected shape for {alias}: {e}"))),
+                Err(e) => Enriched::Failed(Failure::transient(format!(
+                    "unexpected shape for {alias}: {e}"
+                ))),
             },
         };
         out.push(outcome);

@@ -101,8 +101,17 @@ pub fn repo_content_hash(input: &RepoHashInput<'_>) -> ContentHash {
 
 /// The list-level fields of a listed repo (not its position: reordering the
 /// list must not rewrite every row).
-pub fn list_entry_hash(labels: &[String], technologies: &[String], description: Option<&str>) -> ContentHash {
-    ContentHash::of_canonical(&serde_json::json!(["list/v1", labels, technologies, description]))
+pub fn list_entry_hash(
+    labels: &[String],
+    technologies: &[String],
+    description: Option<&str>,
+) -> ContentHash {
+    ContentHash::of_canonical(&serde_json::json!([
+        "list/v1",
+        labels,
+        technologies,
+        description
+    ]))
 }
 
 /// Hash of arbitrary text, e.g. a whole list document.

@@ -11,17 +11,17 @@
 //! `worker` dependency. Time and identifiers come in as arguments, so every
 //! function here runs and is tested natively.
 
-pub mod slug;
-pub mod list;
-pub mod label;
+pub mod admin;
 pub mod budget;
 pub mod failure;
 pub mod github;
 pub mod hash;
+pub mod label;
+pub mod list;
 pub mod logrec;
 pub mod messages;
 pub mod platform;
 pub mod scrape;
+pub mod slug;
 pub mod sql;
 pub mod store;
-pub mod admin;

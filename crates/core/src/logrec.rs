@@ -179,7 +179,12 @@ pub fn log_prefix_for_date(date: &str) -> Option<String> {
 pub fn iso8601(ms: i64) -> String {
     let (y, mo, d) = civil_date(ms);
     let day_ms = ms.rem_euclid(86_400_000);
-    let (h, mi, s, milli) = (day_ms / 3_600_000, day_ms / 60_000 % 60, day_ms / 1000 % 60, day_ms % 1000);
+    let (h, mi, s, milli) = (
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000,
+    );
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
@@ -231,14 +236,23 @@ mod tests {
         // 2026-11-23T15:40:00Z
         let ms = 1_795_448_400_000;
         assert_eq!(iso8601(ms), "2026-11-23T15:40:00.000Z");
-        assert_eq!(log_key("scraper", "run1", ms), format!("logs/2026/11/23/scraper-run1-{ms}.jsonl"));
+        assert_eq!(
+            log_key("scraper", "run1", ms),
+            format!("logs/2026/11/23/scraper-run1-{ms}.jsonl")
+        );
         assert_eq!(parse_iso8601("2026-11-23T15:40:00Z"), Some(ms));
     }
 
     #[test]
     fn secrets_never_reach_the_jsonl() {
-        let mut book = LogBook::new("r", "i", Level::Debug).with_secrets(vec!["ghp_supersecret123".to_string()]);
-        book.push(0, Level::Info, "auth", fields([("header", "Bearer ghp_supersecret123".into())]));
+        let mut book = LogBook::new("r", "i", Level::Debug)
+            .with_secrets(vec!["ghp_supersecret123".to_string()]);
+        book.push(
+            0,
+            Level::Info,
+            "auth",
+            fields([("header", "Bearer ghp_supersecret123".into())]),
+        );
         let text = book.to_jsonl();
         assert!(!text.contains("ghp_supersecret123"));
         assert!(text.contains(REDACTED));
@@ -254,7 +268,10 @@ mod tests {
 
     #[test]
     fn dates_parse_for_log_prefixes() {
-        assert_eq!(log_prefix_for_date("2026-11-23").as_deref(), Some("logs/2026/11/23/"));
+        assert_eq!(
+            log_prefix_for_date("2026-11-23").as_deref(),
+            Some("logs/2026/11/23/")
+        );
         assert_eq!(log_prefix_for_date("2026-13-01"), None);
         assert_eq!(log_prefix_for_date("../etc"), None);
     }

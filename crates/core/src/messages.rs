@@ -79,7 +79,10 @@ impl QueueMessage {
     }
 
     pub fn continuation(cursor: ScrapeCursor) -> Self {
-        QueueMessage::ContinueScraping { v: MESSAGE_VERSION, cursor }
+        QueueMessage::ContinueScraping {
+            v: MESSAGE_VERSION,
+            cursor,
+        }
     }
 
     pub fn kind(&self) -> &'static str {
@@ -101,7 +104,12 @@ impl QueueMessage {
     pub fn item_key(&self) -> String {
         match self {
             QueueMessage::Repo { owner, name, .. } => format!("{owner}/{name}"),
-            QueueMessage::Issue { owner, name, number, .. } => format!("{owner}/{name}#{number}"),
+            QueueMessage::Issue {
+                owner,
+                name,
+                number,
+                ..
+            } => format!("{owner}/{name}#{number}"),
             QueueMessage::ContinueScraping { cursor, .. } => format!("run:{}", cursor.run_id),
         }
     }
@@ -154,11 +162,22 @@ impl QueueMessage {
             reason: reason.to_string(),
         };
         match self {
-            QueueMessage::Repo { owner, name, content_hash, .. } => {
+            QueueMessage::Repo {
+                owner,
+                name,
+                content_hash,
+                ..
+            } => {
                 check_slug(owner, name).map_err(|r| bad(&r))?;
                 check_hash(content_hash).map_err(|r| bad(&r))
             }
-            QueueMessage::Issue { owner, name, number, content_hash, .. } => {
+            QueueMessage::Issue {
+                owner,
+                name,
+                number,
+                content_hash,
+                ..
+            } => {
                 check_slug(owner, name).map_err(|r| bad(&r))?;
                 if *number <= 0 {
                     return Err(bad("`number` must be positive"));

@@ -44,7 +44,12 @@ pub trait Platform {
     /// One HTTP request. `Err` only when no response arrived.
     async fn fetch(&mut self, request: &HttpRequest) -> Result<HttpResponse, String>;
     /// One `send_batch` call (≤ 100 messages, ≤ 256 KB).
-    async fn send_batch(&mut self, queue: QueueName, messages: &[QueueMessage], delay_secs: u64) -> Result<(), String>;
+    async fn send_batch(
+        &mut self,
+        queue: QueueName,
+        messages: &[QueueMessage],
+        delay_secs: u64,
+    ) -> Result<(), String>;
     /// Wait without spending CPU.
     async fn sleep(&mut self, ms: u64);
     /// Wall-clock time, Unix milliseconds.
@@ -68,20 +73,34 @@ impl<'a, P: Platform> Metered<'a, P> {
 
     pub async fn db(&mut self, statements: &[Statement]) -> Result<Vec<Vec<Value>>, PlatformError> {
         self.budget.charge(Subrequest::D1)?;
-        self.inner.db_batch(statements).await.map_err(PlatformError::Db)
+        self.inner
+            .db_batch(statements)
+            .await
+            .map_err(PlatformError::Db)
     }
 
     pub async fn fetch(&mut self, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
         self.budget.charge(Subrequest::Fetch)?;
-        self.inner.fetch(request).await.map_err(PlatformError::Network)
+        self.inner
+            .fetch(request)
+            .await
+            .map_err(PlatformError::Network)
     }
 
-    pub async fn send(&mut self, queue: QueueName, messages: &[QueueMessage], delay_secs: u64) -> Result<(), PlatformError> {
+    pub async fn send(
+        &mut self,
+        queue: QueueName,
+        messages: &[QueueMessage],
+        delay_secs: u64,
+    ) -> Result<(), PlatformError> {
         if messages.is_empty() {
             return Ok(());
         }
         self.budget.charge(Subrequest::Queue)?;
-        self.inner.send_batch(queue, messages, delay_secs).await.map_err(PlatformError::Queue)
+        self.inner
+            .send_batch(queue, messages, delay_secs)
+            .await
+            .map_err(PlatformError::Queue)
     }
 
     pub async fn sleep(&mut self, ms: u64) {

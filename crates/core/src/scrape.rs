@@ -21,7 +21,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::failure::{classify_network, Failure};
-use crate::github::{self, GithubAuth, HttpRequest, IssueMeta, RepoOutcome, RepoQuery, RepoState, ScrapeAnswer};
+use crate::github::{
+    self, GithubAuth, HttpRequest, IssueMeta, RepoOutcome, RepoQuery, RepoState, ScrapeAnswer,
+};
 use crate::hash::{self, IssueHashInput, RepoHashInput};
 use crate::label::{self, LabelResolution};
 use crate::list::{self, ParsedList};
@@ -29,7 +31,9 @@ use crate::logrec::{self, fields, Level, LogBook};
 use crate::messages::{QueueMessage, ScrapeCursor, ScrapePhase};
 use crate::platform::{send_chunks, Metered, Platform, PlatformError, QueueName};
 use crate::sql::{decode_rows, Statement};
-use crate::store::{self, IssueHashRow, IssueWrite, OutboxRow, RepoRow, RepoWrite, RunCounters, RunProgress};
+use crate::store::{
+    self, IssueHashRow, IssueWrite, OutboxRow, RepoRow, RepoWrite, RunCounters, RunProgress,
+};
 
 /// Subrequests kept back for the end of every invocation: the closing D1
 /// write, the continuation send and the R2 log.
@@ -92,19 +96,39 @@ pub async fn start_run<P: Platform>(
     stmts.push(store::prune_deliveries(now));
     stmts.push(store::active_run());
     let rows = p.db(&stmts).await?;
-    let active: Vec<store::RunRow> = rows.last().map(|r| decode_rows(r).unwrap_or_default()).unwrap_or_default();
+    let active: Vec<store::RunRow> = rows
+        .last()
+        .map(|r| decode_rows(r).unwrap_or_default())
+        .unwrap_or_default();
     match active.first() {
         Some(run) if run.id == run_id => {
             let cursor = ScrapeCursor::start(run_id, source);
-            p.send(QueueName::Scrape, &[QueueMessage::continuation(cursor)], 0).await?;
-            log.push(now, Level::Info, "run_started", fields([("trigger", json!(trigger)), ("source", json!(source))]));
-            Ok(StartOutcome::Started { run_id: run_id.to_string() })
+            p.send(QueueName::Scrape, &[QueueMessage::continuation(cursor)], 0)
+                .await?;
+            log.push(
+                now,
+                Level::Info,
+                "run_started",
+                fields([("trigger", json!(trigger)), ("source", json!(source))]),
+            );
+            Ok(StartOutcome::Started {
+                run_id: run_id.to_string(),
+            })
         }
         Some(run) => {
-            log.push(now, Level::Info, "run_already_active", fields([("active_run", json!(run.id))]));
-            Ok(StartOutcome::AlreadyRunning { run_id: run.id.clone() })
+            log.push(
+                now,
+                Level::Info,
+                "run_already_active",
+                fields([("active_run", json!(run.id))]),
+            );
+            Ok(StartOutcome::AlreadyRunning {
+                run_id: run.id.clone(),
+            })
         }
-        None => Err(PlatformError::Db("run was neither started nor found active".into())),
+        None => Err(PlatformError::Db(
+            "run was neither started nor found active".into(),
+        )),
     }
 }
 
@@ -153,32 +177,102 @@ pub async fn run_invocation<P: Platform>(
         .and_then(|r| decode_rows::<store::AttemptsRow>(r).ok())
         .and_then(|v| v.first().map(|a| a.attempts))
         .unwrap_or(1);
-    let run: Option<store::RunRow> = rows.get(1).and_then(|r| decode_rows(r).ok()).and_then(|v| v.into_iter().next());
-    let source: Option<store::SourceRow> =
-        rows.get(2).and_then(|r| decode_rows(r).ok()).and_then(|v| v.into_iter().next());
+    let run: Option<store::RunRow> = rows
+        .get(1)
+        .and_then(|r| decode_rows(r).ok())
+        .and_then(|v| v.into_iter().next());
+    let source: Option<store::SourceRow> = rows
+        .get(2)
+        .and_then(|r| decode_rows(r).ok())
+        .and_then(|v| v.into_iter().next());
     let Some(run) = run.filter(|r| r.status == "running") else {
         // A duplicate or late delivery for a finished run: nothing to do.
-        log.push(started, Level::Info, "run_not_active", fields([("message_cursor", json!(message_cursor))]));
-        return Ok(report(p, &run_id, "skipped: run not active", ScrapePhase::Done, RunCounters::default(), None, started, String::new()));
+        log.push(
+            started,
+            Level::Info,
+            "run_not_active",
+            fields([("message_cursor", json!(message_cursor))]),
+        );
+        return Ok(report(
+            p,
+            &run_id,
+            "skipped: run not active",
+            ScrapePhase::Done,
+            RunCounters::default(),
+            None,
+            started,
+            String::new(),
+        ));
     };
-    let stored: Option<ScrapeCursor> = run.cursor.as_deref().and_then(|c| serde_json::from_str(c).ok());
+    let stored: Option<ScrapeCursor> = run
+        .cursor
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok());
     let cursor = match stored {
         Some(stored) if stored.seq > message_cursor.seq => {
             if attempts > 1 {
                 // A retry of a message whose invocation committed its cursor
                 // but may have died before sending the next continuation.
-                p.send(QueueName::Scrape, &[QueueMessage::continuation(stored.clone())], 0).await?;
-                log.push(started, Level::Warn, "continuation_recovered", fields([("cursor", json!(stored)), ("attempts", json!(attempts))]));
-                return Ok(report(p, &run_id, "recovered continuation", stored.phase, RunCounters::default(), Some(0), started, String::new()));
+                p.send(
+                    QueueName::Scrape,
+                    &[QueueMessage::continuation(stored.clone())],
+                    0,
+                )
+                .await?;
+                log.push(
+                    started,
+                    Level::Warn,
+                    "continuation_recovered",
+                    fields([("cursor", json!(stored)), ("attempts", json!(attempts))]),
+                );
+                return Ok(report(
+                    p,
+                    &run_id,
+                    "recovered continuation",
+                    stored.phase,
+                    RunCounters::default(),
+                    Some(0),
+                    started,
+                    String::new(),
+                ));
             }
-            log.push(started, Level::Info, "duplicate_continuation", fields([("message_seq", json!(message_cursor.seq)), ("stored_seq", json!(stored.seq))]));
-            return Ok(report(p, &run_id, "skipped: duplicate delivery", stored.phase, RunCounters::default(), None, started, String::new()));
+            log.push(
+                started,
+                Level::Info,
+                "duplicate_continuation",
+                fields([
+                    ("message_seq", json!(message_cursor.seq)),
+                    ("stored_seq", json!(stored.seq)),
+                ]),
+            );
+            return Ok(report(
+                p,
+                &run_id,
+                "skipped: duplicate delivery",
+                stored.phase,
+                RunCounters::default(),
+                None,
+                started,
+                String::new(),
+            ));
         }
         _ => message_cursor,
     };
-    log.push(started, Level::Info, "invocation_started", fields([("cursor", json!(cursor))]));
+    log.push(
+        started,
+        Level::Info,
+        "invocation_started",
+        fields([("cursor", json!(cursor))]),
+    );
 
-    let mut ctx = Ctx { cfg, auth, invocation, cursor, counters: RunCounters::default(), log };
+    let mut ctx = Ctx {
+        cfg,
+        auth,
+        invocation,
+        cursor,
+        counters: RunCounters::default(),
+        log,
+    };
     let mut yielded: Option<(u64, String)> = None;
     while ctx.cursor.phase != ScrapePhase::Done {
         let flow = match ctx.cursor.phase {
@@ -199,9 +293,13 @@ pub async fn run_invocation<P: Platform>(
     let continuing = yielded.is_some();
     ctx.cursor.seq += 1;
     let progress = if let Some((_, _)) = &yielded {
-        RunProgress::Continuing { cursor_json: serde_json::to_string(&ctx.cursor).unwrap_or_default() }
+        RunProgress::Continuing {
+            cursor_json: serde_json::to_string(&ctx.cursor).unwrap_or_default(),
+        }
     } else {
-        RunProgress::Completed { outcome: "completed".into() }
+        RunProgress::Completed {
+            outcome: "completed".into(),
+        }
     };
     let subrequests = p.budget.used() + 1 + u32::from(continuing) + 1;
     let outcome = match &yielded {
@@ -221,16 +319,33 @@ pub async fn run_invocation<P: Platform>(
         summary_json: summary.to_string(),
         log_key: Some(log_key.clone()),
     };
-    p.db(&[store::advance_run(&run_id, &ctx.counters, subrequests, &progress, now), store::record_invocation(&record)])
-        .await?;
+    p.db(&[
+        store::advance_run(&run_id, &ctx.counters, subrequests, &progress, now),
+        store::record_invocation(&record),
+    ])
+    .await?;
     let mut delay = 0;
     if let Some((delay_secs, _)) = &yielded {
         delay = *delay_secs;
-        p.send(QueueName::Scrape, &[QueueMessage::continuation(ctx.cursor.clone())], delay).await?;
+        p.send(
+            QueueName::Scrape,
+            &[QueueMessage::continuation(ctx.cursor.clone())],
+            delay,
+        )
+        .await?;
     }
     let phase = ctx.cursor.phase;
     let counters = ctx.counters.clone();
-    let mut rep = report(p, &run_id, &outcome, phase, counters, yielded.map(|_| delay), started, log_key);
+    let mut rep = report(
+        p,
+        &run_id,
+        &outcome,
+        phase,
+        counters,
+        yielded.map(|_| delay),
+        started,
+        log_key,
+    );
     rep.subrequests = subrequests;
     Ok(rep)
 }
@@ -299,7 +414,16 @@ async fn fetch_text<P: Platform>(
             Err(e) => return Err(e),
         };
         let now = p.now_ms();
-        ctx.log(now, Level::Warn, "list_fetch_failed", fields([("url", json!(url)), ("attempt", json!(attempt)), ("failure", json!(failure))]));
+        ctx.log(
+            now,
+            Level::Warn,
+            "list_fetch_failed",
+            fields([
+                ("url", json!(url)),
+                ("attempt", json!(attempt)),
+                ("failure", json!(failure)),
+            ]),
+        );
         if !retry_in_place(p, ctx.cfg, &failure, attempt, needed_after) {
             return Ok(Err(failure));
         }
@@ -308,7 +432,13 @@ async fn fetch_text<P: Platform>(
     }
 }
 
-fn retry_in_place<P: Platform>(p: &Metered<'_, P>, cfg: &ScrapeConfig, f: &Failure, attempt: u32, needed_after: u32) -> bool {
+fn retry_in_place<P: Platform>(
+    p: &Metered<'_, P>,
+    cfg: &ScrapeConfig,
+    f: &Failure,
+    attempt: u32,
+    needed_after: u32,
+) -> bool {
     let now_secs = (p.now_ms() / 1000) as u64;
     matches!(f, Failure::Transient { .. })
         && attempt <= cfg.max_inline_retries
@@ -323,7 +453,10 @@ async fn list_phase<P: Platform>(
 ) -> Result<Flow, PlatformError> {
     // fetch data.json (+ README) + read + write
     if !p.budget.can_afford(4 + CLOSING_RESERVE) {
-        return Ok(Flow::Yield { delay_secs: 0, reason: "budget spent before the list".into() });
+        return Ok(Flow::Yield {
+            delay_secs: 0,
+            reason: "budget spent before the list".into(),
+        });
     }
     let source_id = ctx.cursor.source.clone();
     let mut errors: Vec<String> = Vec::new();
@@ -348,44 +481,91 @@ async fn list_phase<P: Platform>(
     let now = p.now_ms();
     let Some((list, text, origin)) = parsed else {
         // Keep the last good repo set; the run still refreshes it, but ends failed.
-        let reason = format!("list unavailable, kept the last good repo set: {}", errors.join("; "));
-        ctx.log(now, Level::Error, "list_failed", fields([("reason", json!(reason))]));
+        let reason = format!(
+            "list unavailable, kept the last good repo set: {}",
+            errors.join("; ")
+        );
+        ctx.log(
+            now,
+            Level::Error,
+            "list_failed",
+            fields([("reason", json!(reason))]),
+        );
         p.db(&[
             store::source_error(&source_id, &reason, now),
-            Statement::new("UPDATE scrape_runs SET error = ?2 WHERE id = ?1", vec![ctx.cursor.run_id.clone().into(), reason.clone().into()]),
+            store::note_run_error(&ctx.cursor.run_id, &reason),
         ])
         .await?;
         ctx.cursor.phase = ScrapePhase::Repos;
         return Ok(Flow::Next);
     };
     for e in &errors {
-        ctx.log(now, Level::Warn, "list_fallback", fields([("reason", json!(e)), ("used", json!(origin))]));
+        ctx.log(
+            now,
+            Level::Warn,
+            "list_fallback",
+            fields([("reason", json!(e)), ("used", json!(origin))]),
+        );
     }
     for s in &list.skipped {
-        ctx.log(now, Level::Warn, "list_entry_skipped", fields([("entry", json!(s.entry_index)), ("name", json!(s.name)), ("reason", json!(s.reason.to_string()))]));
+        ctx.log(
+            now,
+            Level::Warn,
+            "list_entry_skipped",
+            fields([
+                ("entry", json!(s.entry_index)),
+                ("name", json!(s.name)),
+                ("reason", json!(s.reason.to_string())),
+            ]),
+        );
     }
     for w in &list.warnings {
-        ctx.log(now, Level::Warn, "list_warning", fields([("warning", json!(w))]));
+        ctx.log(
+            now,
+            Level::Warn,
+            "list_warning",
+            fields([("warning", json!(w))]),
+        );
     }
     ctx.counters.repos_skipped += list.skipped.len() as i64;
     let text_hash = hash::text_hash(&text);
     if source.and_then(|s| s.last_good_hash.as_deref()) == Some(text_hash.as_str()) {
-        ctx.log(now, Level::Info, "list_unchanged", fields([("repos", json!(list.repos.len())), ("origin", json!(origin))]));
+        ctx.log(
+            now,
+            Level::Info,
+            "list_unchanged",
+            fields([
+                ("repos", json!(list.repos.len())),
+                ("origin", json!(origin)),
+            ]),
+        );
     } else {
         let rows = p.db(&[store::repos_of_source(&source_id)]).await?;
-        let known: Vec<store::ListedRow> = rows.first().map(|r| decode_rows(r)).transpose().map_err(|e| PlatformError::Db(e.to_string()))?.unwrap_or_default();
+        let known: Vec<store::ListedRow> = rows
+            .first()
+            .map(|r| decode_rows(r))
+            .transpose()
+            .map_err(|e| PlatformError::Db(e.to_string()))?
+            .unwrap_or_default();
         let mut stmts = plan_list_sync(&source_id, &list, &known, now);
         let (new, changed, gone) = (stmts.inserted, stmts.changed, stmts.deactivated);
-        stmts.statements.push(store::source_good(&source_id, text_hash.as_str(), now));
+        stmts
+            .statements
+            .push(store::source_good(&source_id, text_hash.as_str(), now));
         p.db(&stmts.statements).await?;
-        ctx.log(now, Level::Info, "list_synced", fields([
-            ("origin", json!(origin)),
-            ("repos", json!(list.repos.len())),
-            ("new", json!(new)),
-            ("changed", json!(changed)),
-            ("deactivated", json!(gone)),
-            ("skipped", json!(list.skipped.len())),
-        ]));
+        ctx.log(
+            now,
+            Level::Info,
+            "list_synced",
+            fields([
+                ("origin", json!(origin)),
+                ("repos", json!(list.repos.len())),
+                ("new", json!(new)),
+                ("changed", json!(changed)),
+                ("deactivated", json!(gone)),
+                ("skipped", json!(list.skipped.len())),
+            ]),
+        );
     }
     ctx.cursor.phase = ScrapePhase::Repos;
     ctx.cursor.position = 0;
@@ -403,9 +583,16 @@ pub struct ListSync {
     pub deactivated: usize,
 }
 
-pub fn plan_list_sync(source: &str, list: &ParsedList, known: &[store::ListedRow], now_ms: i64) -> ListSync {
-    let by_slug: BTreeMap<(&str, &str), &store::ListedRow> =
-        known.iter().map(|r| ((r.owner.as_str(), r.name.as_str()), r)).collect();
+pub fn plan_list_sync(
+    source: &str,
+    list: &ParsedList,
+    known: &[store::ListedRow],
+    now_ms: i64,
+) -> ListSync {
+    let by_slug: BTreeMap<(&str, &str), &store::ListedRow> = known
+        .iter()
+        .map(|r| ((r.owner.as_str(), r.name.as_str()), r))
+        .collect();
     let mut writes = Vec::new();
     let (mut inserted, mut changed) = (0, 0);
     let mut listed: BTreeSet<(&str, &str)> = BTreeSet::new();
@@ -413,7 +600,9 @@ pub fn plan_list_sync(source: &str, list: &ParsedList, known: &[store::ListedRow
         listed.insert((r.slug.owner.as_str(), r.slug.name.as_str()));
         let h = hash::list_entry_hash(&r.labels, &r.technologies, r.description.as_deref());
         match by_slug.get(&(r.slug.owner.as_str(), r.slug.name.as_str())) {
-            Some(row) if row.list_hash.as_deref() == Some(h.as_str()) && row.active == 1 => continue,
+            Some(row) if row.list_hash.as_deref() == Some(h.as_str()) && row.active == 1 => {
+                continue
+            }
             Some(_) => changed += 1,
             None => inserted += 1,
         }
@@ -422,7 +611,8 @@ pub fn plan_list_sync(source: &str, list: &ParsedList, known: &[store::ListedRow
             name: r.slug.name.clone(),
             position: i64::from(r.position),
             labels_json: serde_json::to_string(&r.labels).unwrap_or_else(|_| "[]".into()),
-            technologies_json: serde_json::to_string(&r.technologies).unwrap_or_else(|_| "[]".into()),
+            technologies_json: serde_json::to_string(&r.technologies)
+                .unwrap_or_else(|_| "[]".into()),
             description: r.description.clone(),
             list_hash: h,
         });
@@ -434,7 +624,12 @@ pub fn plan_list_sync(source: &str, list: &ParsedList, known: &[store::ListedRow
         .collect();
     let mut statements = store::upsert_listed(source, &writes, now_ms);
     statements.extend(store::deactivate_repos(&gone, now_ms));
-    ListSync { statements, inserted, changed, deactivated: gone.len() }
+    ListSync {
+        statements,
+        inserted,
+        changed,
+        deactivated: gone.len(),
+    }
 }
 
 // ------------------------------------------------------------------ repos
@@ -468,7 +663,11 @@ pub enum WorkStatus {
 impl RepoWork {
     pub fn new(row: RepoRow) -> Self {
         let listed = row.listed_labels();
-        let query_label = if row.label_status == "resolved" { row.resolved_label.clone() } else { listed.first().cloned() };
+        let query_label = if row.label_status == "resolved" {
+            row.resolved_label.clone()
+        } else {
+            listed.first().cloned()
+        };
         let next = Some(RepoQuery {
             owner: row.owner.clone(),
             name: row.name.clone(),
@@ -476,12 +675,23 @@ impl RepoWork {
             after: None,
             label_search: listed.first().map(|l| label::label_search_term(l)),
         });
-        RepoWork { row, listed, state: None, resolution: None, issue_label: query_label, issues: Vec::new(), next, status: WorkStatus::Open }
+        RepoWork {
+            row,
+            listed,
+            state: None,
+            resolution: None,
+            issue_label: query_label,
+            issues: Vec::new(),
+            next,
+            status: WorkStatus::Open,
+        }
     }
 
     /// Take one alias's answer.
     pub fn absorb(&mut self, outcome: RepoOutcome) {
-        let Some(asked) = self.next.take() else { return };
+        let Some(asked) = self.next.take() else {
+            return;
+        };
         match outcome {
             RepoOutcome::NotFound { message } => self.status = WorkStatus::Missing(message),
             RepoOutcome::Failed(f) => self.status = WorkStatus::Incomplete(f.reason().to_string()),
@@ -502,7 +712,12 @@ impl RepoWork {
                         Some(l) if Some(&l) != asked.issue_label.as_ref() => {
                             // The issues came back for the wrong name: ask again.
                             self.issue_label = Some(l.clone());
-                            self.next = Some(RepoQuery { issue_label: Some(l), after: None, label_search: None, ..asked });
+                            self.next = Some(RepoQuery {
+                                issue_label: Some(l),
+                                after: None,
+                                label_search: None,
+                                ..asked
+                            });
                             return;
                         }
                         Some(_) => {}
@@ -514,7 +729,11 @@ impl RepoWork {
                     Some(page) => {
                         self.issues.extend(page.nodes);
                         if page.has_next_page && page.end_cursor.is_some() {
-                            self.next = Some(RepoQuery { after: page.end_cursor, label_search: None, ..asked });
+                            self.next = Some(RepoQuery {
+                                after: page.end_cursor,
+                                label_search: None,
+                                ..asked
+                            });
                         } else {
                             self.status = WorkStatus::Complete;
                         }
@@ -541,7 +760,8 @@ async fn graphql<P: Platform>(
     needed_after: u32,
 ) -> Result<Result<ScrapeAnswer, Failure>, PlatformError> {
     let body = github::scrape_request_body(queries);
-    let req: HttpRequest = github::graphql_request(&ctx.cfg.api_base, ctx.auth, ctx.invocation, &body);
+    let req: HttpRequest =
+        github::graphql_request(&ctx.cfg.api_base, ctx.auth, ctx.invocation, &body);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -557,11 +777,35 @@ async fn graphql<P: Platform>(
                 if let Some(rl) = &answer.rate_limit {
                     ctx.counters.graphql_points += rl.cost;
                 }
-                ctx.log(now, Level::Debug, "graphql", fields([("repos", json!(queries.len())), ("attempt", json!(attempt)), ("rate_limit", json!(answer.rate_limit.as_ref().map(|r| json!({"cost": r.cost, "remaining": r.remaining}))))]));
+                ctx.log(
+                    now,
+                    Level::Debug,
+                    "graphql",
+                    fields([
+                        ("repos", json!(queries.len())),
+                        ("attempt", json!(attempt)),
+                        (
+                            "rate_limit",
+                            json!(answer
+                                .rate_limit
+                                .as_ref()
+                                .map(|r| json!({"cost": r.cost, "remaining": r.remaining}))),
+                        ),
+                    ]),
+                );
                 return Ok(Ok(answer));
             }
             Err(failure) => {
-                ctx.log(now, Level::Warn, "graphql_failed", fields([("repos", json!(queries.len())), ("attempt", json!(attempt)), ("failure", json!(failure))]));
+                ctx.log(
+                    now,
+                    Level::Warn,
+                    "graphql_failed",
+                    fields([
+                        ("repos", json!(queries.len())),
+                        ("attempt", json!(attempt)),
+                        ("failure", json!(failure)),
+                    ]),
+                );
                 if !retry_in_place(p, ctx.cfg, &failure, attempt, needed_after) {
                     return Ok(Err(failure));
                 }
@@ -581,17 +825,30 @@ fn rate_limit_wait(answer: &ScrapeAnswer, now_ms: i64) -> Option<u64> {
     Some(((reset - now_ms) / 1000).max(1) as u64)
 }
 
-async fn repos_step<P: Platform>(p: &mut Metered<'_, P>, ctx: &mut Ctx<'_>) -> Result<Flow, PlatformError> {
+async fn repos_step<P: Platform>(
+    p: &mut Metered<'_, P>,
+    ctx: &mut Ctx<'_>,
+) -> Result<Flow, PlatformError> {
     // read + query + write, before any follow-up page
     if !p.budget.can_afford(3 + CLOSING_RESERVE) {
-        return Ok(Flow::Yield { delay_secs: 0, reason: "subrequest budget reached".into() });
+        return Ok(Flow::Yield {
+            delay_secs: 0,
+            reason: "subrequest budget reached".into(),
+        });
     }
     let k = ctx.cfg.repos_per_query;
     let after = ctx.cursor.after();
-    let rows = p.db(&store::step_read(after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())), k)).await?;
+    let rows = p
+        .db(&store::step_read(
+            after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())),
+            k,
+        ))
+        .await?;
     let decode_err = |e: crate::sql::RowError| PlatformError::Db(e.to_string());
-    let repos: Vec<RepoRow> = decode_rows(rows.first().map(Vec::as_slice).unwrap_or(&[])).map_err(decode_err)?;
-    let known: Vec<IssueHashRow> = decode_rows(rows.get(1).map(Vec::as_slice).unwrap_or(&[])).map_err(decode_err)?;
+    let repos: Vec<RepoRow> =
+        decode_rows(rows.first().map(Vec::as_slice).unwrap_or(&[])).map_err(decode_err)?;
+    let known: Vec<IssueHashRow> =
+        decode_rows(rows.get(1).map(Vec::as_slice).unwrap_or(&[])).map_err(decode_err)?;
     if repos.is_empty() {
         ctx.cursor.phase = ScrapePhase::Drain;
         return Ok(Flow::Next);
@@ -603,7 +860,9 @@ async fn repos_step<P: Platform>(p: &mut Metered<'_, P>, ctx: &mut Ctx<'_>) -> R
     // batched across repos, while the budget allows.
     let mut first = true;
     loop {
-        let open: Vec<usize> = (0..work.len()).filter(|&i| work[i].next.is_some()).collect();
+        let open: Vec<usize> = (0..work.len())
+            .filter(|&i| work[i].next.is_some())
+            .collect();
         if open.is_empty() {
             break;
         }
@@ -622,7 +881,8 @@ async fn repos_step<P: Platform>(p: &mut Metered<'_, P>, ctx: &mut Ctx<'_>) -> R
                 }
                 continue;
             }
-            let queries: Vec<RepoQuery> = chunk.iter().filter_map(|&i| work[i].next.clone()).collect();
+            let queries: Vec<RepoQuery> =
+                chunk.iter().filter_map(|&i| work[i].next.clone()).collect();
             match graphql(p, ctx, &queries, 1).await? {
                 Ok(answer) => {
                     if let Some(secs) = rate_limit_wait(&answer, p.now_ms()) {
@@ -654,9 +914,34 @@ async fn repos_step<P: Platform>(p: &mut Metered<'_, P>, ctx: &mut Ctx<'_>) -> R
     let plan = plan_step(&work, &known, now);
     for w in &work {
         match &w.status {
-            WorkStatus::Missing(m) => ctx.log(now, Level::Warn, "repo_not_found", fields([("repo", json!(format!("{}/{}", w.row.owner, w.row.name))), ("message", json!(m))])),
-            WorkStatus::Incomplete(r) => ctx.log(now, Level::Warn, "repo_incomplete", fields([("repo", json!(format!("{}/{}", w.row.owner, w.row.name))), ("reason", json!(r))])),
-            WorkStatus::Complete if w.resolution.as_ref().is_some_and(|r| !r.is_found()) => ctx.log(now, Level::Warn, "label_not_found", fields([("repo", json!(format!("{}/{}", w.row.owner, w.row.name))), ("listed", json!(w.listed))])),
+            WorkStatus::Missing(m) => ctx.log(
+                now,
+                Level::Warn,
+                "repo_not_found",
+                fields([
+                    ("repo", json!(format!("{}/{}", w.row.owner, w.row.name))),
+                    ("message", json!(m)),
+                ]),
+            ),
+            WorkStatus::Incomplete(r) => ctx.log(
+                now,
+                Level::Warn,
+                "repo_incomplete",
+                fields([
+                    ("repo", json!(format!("{}/{}", w.row.owner, w.row.name))),
+                    ("reason", json!(r)),
+                ]),
+            ),
+            WorkStatus::Complete if w.resolution.as_ref().is_some_and(|r| !r.is_found()) => ctx
+                .log(
+                    now,
+                    Level::Warn,
+                    "label_not_found",
+                    fields([
+                        ("repo", json!(format!("{}/{}", w.row.owner, w.row.name))),
+                        ("listed", json!(w.listed)),
+                    ]),
+                ),
             _ => {}
         }
     }
@@ -668,13 +953,18 @@ async fn repos_step<P: Platform>(p: &mut Metered<'_, P>, ctx: &mut Ctx<'_>) -> R
     ctx.counters.repos_skipped += plan.repos_skipped;
     ctx.counters.issues_upserted += plan.issues_upserted;
     ctx.counters.issues_closed += plan.issues_closed;
-    ctx.log(now, Level::Info, "step", fields([
-        ("repos", json!(work.len())),
-        ("done", json!(plan.done)),
-        ("repos_changed", json!(plan.repos_changed)),
-        ("issues_upserted", json!(plan.issues_upserted)),
-        ("issues_closed", json!(plan.issues_closed)),
-    ]));
+    ctx.log(
+        now,
+        Level::Info,
+        "step",
+        fields([
+            ("repos", json!(work.len())),
+            ("done", json!(plan.done)),
+            ("repos_changed", json!(plan.repos_changed)),
+            ("issues_upserted", json!(plan.issues_upserted)),
+            ("issues_closed", json!(plan.issues_closed)),
+        ]),
+    );
     if plan.done > 0 {
         let last = &work[plan.done - 1].row;
         ctx.cursor.owner = Some(last.owner.clone());
@@ -683,7 +973,10 @@ async fn repos_step<P: Platform>(p: &mut Metered<'_, P>, ctx: &mut Ctx<'_>) -> R
     }
     match wait {
         Some((delay_secs, reason)) => Ok(Flow::Yield { delay_secs, reason }),
-        None if plan.done < work.len() => Ok(Flow::Yield { delay_secs: 0, reason: "budget reached mid-step".into() }),
+        None if plan.done < work.len() => Ok(Flow::Yield {
+            delay_secs: 0,
+            reason: "budget reached mid-step".into(),
+        }),
         None => Ok(Flow::Next),
     }
 }
@@ -715,7 +1008,15 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
     for k in known {
         by_repo.entry(k.repo_id).or_default().push(k);
     }
-    let mut plan = StepPlan { statements: Vec::new(), done: 0, repos_seen: 0, repos_changed: 0, repos_skipped: 0, issues_upserted: 0, issues_closed: 0 };
+    let mut plan = StepPlan {
+        statements: Vec::new(),
+        done: 0,
+        repos_seen: 0,
+        repos_changed: 0,
+        repos_skipped: 0,
+        issues_upserted: 0,
+        issues_closed: 0,
+    };
     let mut issue_writes: Vec<IssueWrite> = Vec::new();
     let mut blocked = false;
     for w in work {
@@ -727,14 +1028,22 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
             WorkStatus::Missing(_) => {
                 plan.repos_skipped += 1;
                 if w.row.upstream_status != "not_found" {
-                    plan.statements.push(store::mark_repo_upstream_missing(w.row.id, now_ms));
+                    plan.statements
+                        .push(store::mark_repo_upstream_missing(w.row.id, now_ms));
                 }
             }
             WorkStatus::Complete => {
                 plan.repos_seen += 1;
                 let Some(state) = &w.state else { continue };
-                let found = w.resolution.as_ref().and_then(|r| r.label().map(str::to_string));
-                let label_status = if found.is_some() { "resolved" } else { "not_found" };
+                let found = w
+                    .resolution
+                    .as_ref()
+                    .and_then(|r| r.label().map(str::to_string));
+                let label_status = if found.is_some() {
+                    "resolved"
+                } else {
+                    "not_found"
+                };
                 let input = RepoHashInput {
                     name_with_owner: &state.name_with_owner,
                     description: state.description.as_deref(),
@@ -745,7 +1054,9 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
                     resolved_label: found.as_deref(),
                 };
                 let state_hash = hash::repo_state_hash(&input);
-                if w.row.state_hash.as_deref() != Some(state_hash.as_str()) || w.row.label_status != label_status {
+                if w.row.state_hash.as_deref() != Some(state_hash.as_str())
+                    || w.row.label_status != label_status
+                {
                     plan.repos_changed += 1;
                     plan.statements.push(store::update_repo_state(
                         &RepoWrite {
@@ -768,8 +1079,10 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
                 if found.is_none() {
                     plan.repos_skipped += 1;
                 } else {
-                    let stored: BTreeMap<i64, &IssueHashRow> =
-                        by_repo.get(&w.row.id).map(|v| v.iter().map(|r| (r.number, *r)).collect()).unwrap_or_default();
+                    let stored: BTreeMap<i64, &IssueHashRow> = by_repo
+                        .get(&w.row.id)
+                        .map(|v| v.iter().map(|r| (r.number, *r)).collect())
+                        .unwrap_or_default();
                     let mut seen = BTreeSet::new();
                     for issue in &w.issues {
                         if !seen.insert(issue.number) {
@@ -784,7 +1097,15 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
                             comment_count: issue.comment_count,
                             updated_at: &issue.updated_at,
                         });
-                        if stored.get(&issue.number).map(|r| r.content_hash.as_str()) == Some(h.as_str()) {
+                        let state = if issue.state == "closed" {
+                            "closed"
+                        } else {
+                            "open"
+                        };
+                        if stored
+                            .get(&issue.number)
+                            .is_some_and(|r| r.content_hash == h.as_str() && r.state == state)
+                        {
                             continue;
                         }
                         issue_writes.push(IssueWrite {
@@ -793,8 +1114,9 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
                             title: issue.title.clone(),
                             body: issue.body.clone(),
                             url: issue.url.clone(),
-                            state: if issue.state == "closed" { "closed".into() } else { "open".into() },
-                            labels_json: serde_json::to_string(&issue.labels).unwrap_or_else(|_| "[]".into()),
+                            state: state.to_string(),
+                            labels_json: serde_json::to_string(&issue.labels)
+                                .unwrap_or_else(|_| "[]".into()),
                             assignee_count: issue.assignee_count,
                             comment_count: issue.comment_count,
                             created_at: issue.created_at.clone(),
@@ -811,7 +1133,8 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
                         .collect();
                     if !vanished.is_empty() {
                         plan.issues_closed += vanished.len() as i64;
-                        plan.statements.extend(store::close_issues(w.row.id, &vanished, now_ms));
+                        plan.statements
+                            .extend(store::close_issues(w.row.id, &vanished, now_ms));
                     }
                 }
             }
@@ -821,7 +1144,8 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
         }
     }
     plan.issues_upserted = issue_writes.len() as i64;
-    plan.statements.extend(store::upsert_issues(&issue_writes, now_ms));
+    plan.statements
+        .extend(store::upsert_issues(&issue_writes, now_ms));
     plan
 }
 
@@ -831,7 +1155,9 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
 pub fn outbox_messages(rows: &[OutboxRow]) -> Vec<QueueMessage> {
     rows.iter()
         .map(|r| match r.number {
-            Some(n) if r.kind == "issue" => QueueMessage::issue(&r.owner, &r.name, n, &r.content_hash, r.priority),
+            Some(n) if r.kind == "issue" => {
+                QueueMessage::issue(&r.owner, &r.name, n, &r.content_hash, r.priority)
+            }
             _ => QueueMessage::repo(&r.owner, &r.name, &r.content_hash, r.priority),
         })
         .collect()
@@ -840,15 +1166,21 @@ pub fn outbox_messages(rows: &[OutboxRow]) -> Vec<QueueMessage> {
 /// At most this many `send_batch` calls per drain round.
 pub const MAX_SENDS_PER_DRAIN: u32 = 10;
 
-async fn drain_step<P: Platform>(p: &mut Metered<'_, P>, ctx: &mut Ctx<'_>) -> Result<Flow, PlatformError> {
+async fn drain_step<P: Platform>(
+    p: &mut Metered<'_, P>,
+    ctx: &mut Ctx<'_>,
+) -> Result<Flow, PlatformError> {
     // read + ≥ 1 send + mark
     if !p.budget.can_afford(3 + CLOSING_RESERVE) {
-        return Ok(Flow::Yield { delay_secs: 0, reason: "subrequest budget reached while queueing".into() });
+        return Ok(Flow::Yield {
+            delay_secs: 0,
+            reason: "subrequest budget reached while queueing".into(),
+        });
     }
     let sends = (p.budget.remaining() - CLOSING_RESERVE - 2).min(MAX_SENDS_PER_DRAIN);
     let rows = p.db(&[store::outbox(sends as usize * 100)]).await?;
-    let items: Vec<OutboxRow> =
-        decode_rows(rows.first().map(Vec::as_slice).unwrap_or(&[])).map_err(|e| PlatformError::Db(e.to_string()))?;
+    let items: Vec<OutboxRow> = decode_rows(rows.first().map(Vec::as_slice).unwrap_or(&[]))
+        .map_err(|e| PlatformError::Db(e.to_string()))?;
     if items.is_empty() {
         ctx.cursor.phase = ScrapePhase::Done;
         return Ok(Flow::Next);
@@ -874,10 +1206,23 @@ async fn drain_step<P: Platform>(p: &mut Metered<'_, P>, ctx: &mut Ctx<'_>) -> R
     }
     ctx.counters.messages_queued += sent as i64;
     let now = p.now_ms();
-    ctx.log(now, Level::Info, "queued", fields([("messages", json!(sent)), ("of", json!(items.len()))]));
+    ctx.log(
+        now,
+        Level::Info,
+        "queued",
+        fields([("messages", json!(sent)), ("of", json!(items.len()))]),
+    );
     if let Some(e) = failure {
-        ctx.log(now, Level::Error, "queue_send_failed", fields([("error", json!(e))]));
-        return Ok(Flow::Yield { delay_secs: crate::failure::backoff_secs(2), reason: format!("queue send failed: {e}") });
+        ctx.log(
+            now,
+            Level::Error,
+            "queue_send_failed",
+            fields([("error", json!(e))]),
+        );
+        return Ok(Flow::Yield {
+            delay_secs: crate::failure::backoff_secs(2),
+            reason: format!("queue send failed: {e}"),
+        });
     }
     Ok(Flow::Next)
 }

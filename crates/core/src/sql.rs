@@ -71,7 +71,10 @@ pub struct Statement {
 
 impl Statement {
     pub fn new(sql: impl Into<String>, params: Vec<SqlValue>) -> Self {
-        Statement { sql: sql.into(), params }
+        Statement {
+            sql: sql.into(),
+            params,
+        }
     }
 }
 
@@ -90,7 +93,12 @@ pub fn decode_rows<T: DeserializeOwned>(rows: &[serde_json::Value]) -> Result<Ve
 /// with `columns.len()` parameters, chunked to stay under D1's 100-parameter
 /// limit. `head` is the text up to `VALUES`, `tail` what follows the tuples
 /// (e.g. an `ON CONFLICT` clause).
-pub fn chunked_insert(head: &str, tail: &str, columns: usize, rows: Vec<Vec<SqlValue>>) -> Vec<Statement> {
+pub fn chunked_insert(
+    head: &str,
+    tail: &str,
+    columns: usize,
+    rows: Vec<Vec<SqlValue>>,
+) -> Vec<Statement> {
     if columns == 0 || rows.is_empty() {
         return Vec::new();
     }
@@ -102,7 +110,10 @@ pub fn chunked_insert(head: &str, tail: &str, columns: usize, rows: Vec<Vec<SqlV
         let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_statement).collect();
         let tuples = vec![tuple.as_str(); chunk.len()].join(", ");
         let params = chunk.into_iter().flatten().collect();
-        out.push(Statement::new(format!("{head} VALUES {tuples} {tail}"), params));
+        out.push(Statement::new(
+            format!("{head} VALUES {tuples} {tail}"),
+            params,
+        ));
     }
     out
 }
@@ -118,7 +129,9 @@ mod tests {
 
     #[test]
     fn chunked_insert_respects_the_parameter_limit() {
-        let rows: Vec<Vec<SqlValue>> = (0..250).map(|i| vec![SqlValue::from(i as i64); 7]).collect();
+        let rows: Vec<Vec<SqlValue>> = (0..250)
+            .map(|i| vec![SqlValue::from(i as i64); 7])
+            .collect();
         let stmts = chunked_insert("INSERT INTO t (a,b,c,d,e,f,g)", "", 7, rows);
         assert!(stmts.iter().all(|s| s.params.len() <= MAX_BOUND_PARAMS));
         assert_eq!(stmts.iter().map(|s| s.params.len()).sum::<usize>(), 250 * 7);

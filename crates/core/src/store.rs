@@ -22,7 +22,8 @@ pub fn start_run(run_id: &str, trigger: &str, source: &str, now_ms: i64) -> Vec<
         Statement::new(
             "UPDATE scrape_runs SET status = 'failed', finished_at = ?1, \
              error = 'abandoned: no progress for 2 hours' \
-             WHERE status = 'running' AND started_at < ?2",
+             WHERE status = 'running' AND started_at < ?2 \
+               AND NOT EXISTS (SELECT 1 FROM invocations WHERE run_id = scrape_runs.id AND finished_at >= ?2)",
             vec![now_ms.into(), (now_ms - STALE_RUN_MS).into()],
         ),
         Statement::new(
@@ -67,7 +68,10 @@ pub struct SourceRow {
 }
 
 pub fn data_source(id: &str) -> Statement {
-    Statement::new("SELECT id, last_good_hash FROM data_sources WHERE id = ?1", vec![id.into()])
+    Statement::new(
+        "SELECT id, last_good_hash FROM data_sources WHERE id = ?1",
+        vec![id.into()],
+    )
 }
 
 /// Counters one invocation adds to its run.
@@ -87,19 +91,43 @@ pub struct RunCounters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunProgress {
     /// More to do: the cursor goes to the next invocation.
-    Continuing { cursor_json: String },
-    Completed { outcome: String },
-    Failed { error: String },
+    Continuing {
+        cursor_json: String,
+    },
+    Completed {
+        outcome: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// Add one invocation's counters to its run and move the run on.
-pub fn advance_run(run_id: &str, c: &RunCounters, subrequests: u32, progress: &RunProgress, now_ms: i64) -> Statement {
-    let (status, cursor, outcome, error, finished, continued): (&str, Option<&str>, Option<&str>, Option<&str>, Option<i64>, i64) =
-        match progress {
-            RunProgress::Continuing { cursor_json } => ("running", Some(cursor_json), None, None, None, 1),
-            RunProgress::Completed { outcome } => ("completed", None, Some(outcome), None, Some(now_ms), 0),
-            RunProgress::Failed { error } => ("failed", None, Some("failed"), Some(error), Some(now_ms), 0),
-        };
+pub fn advance_run(
+    run_id: &str,
+    c: &RunCounters,
+    subrequests: u32,
+    progress: &RunProgress,
+    now_ms: i64,
+) -> Statement {
+    let (status, cursor, outcome, error, finished, continued): (
+        &str,
+        Option<&str>,
+        Option<&str>,
+        Option<&str>,
+        Option<i64>,
+        i64,
+    ) = match progress {
+        RunProgress::Continuing { cursor_json } => {
+            ("running", Some(cursor_json), None, None, None, 1)
+        }
+        RunProgress::Completed { outcome } => {
+            ("completed", None, Some(outcome), None, Some(now_ms), 0)
+        }
+        RunProgress::Failed { error } => {
+            ("failed", None, Some("failed"), Some(error), Some(now_ms), 0)
+        }
+    };
     Statement::new(
         "UPDATE scrape_runs SET \
            invocations = invocations + 1, continuations = continuations + ?2, \
@@ -108,7 +136,7 @@ pub fn advance_run(run_id: &str, c: &RunCounters, subrequests: u32, progress: &R
            messages_queued = messages_queued + ?8, github_requests = github_requests + ?9, \
            graphql_points = graphql_points + ?10, subrequests_used = subrequests_used + ?11, \
            max_subrequests = MAX(max_subrequests, ?11), \
-           status = ?12, cursor = COALESCE(?13, cursor), outcome = COALESCE(?14, outcome), \
+           status = CASE WHEN ?12 = 'completed' AND error IS NOT NULL THEN 'failed' ELSE ?12 END, cursor = COALESCE(?13, cursor), outcome = COALESCE(?14, outcome), \
            error = COALESCE(?15, error), finished_at = COALESCE(?16, finished_at) \
          WHERE id = ?1 AND status = 'running'",
         vec![
@@ -373,7 +401,7 @@ pub fn update_repo_state(r: &RepoWrite, now_ms: i64) -> Statement {
            processing_status = CASE WHEN content_hash IS NOT ?11 THEN 'pending' ELSE processing_status END, \
            attempts = CASE WHEN content_hash IS NOT ?11 THEN 0 ELSE attempts END, \
            content_hash = ?11, priority = ?12, updated_at = ?13 \
-         WHERE id = ?1 AND state_hash IS NOT ?10",
+         WHERE id = ?1 AND (state_hash IS NOT ?10 OR label_status IS NOT ?8)",
         vec![
             r.id.into(),
             r.name_with_owner.clone().into(),
@@ -392,15 +420,7 @@ pub fn update_repo_state(r: &RepoWrite, now_ms: i64) -> Statement {
     )
 }
 
-/// A repo whose label could not be resolved, or that GitHub no longer has.
-pub fn mark_repo_label_not_found(id: i64, now_ms: i64) -> Statement {
-    Statement::new(
-        "UPDATE repos SET label_status = 'not_found', resolved_label = NULL, label_checked_at = ?2, \
-         updated_at = ?2 WHERE id = ?1 AND label_status IS NOT 'not_found'",
-        vec![id.into(), now_ms.into()],
-    )
-}
-
+/// A repo GitHub no longer has (NOT_FOUND).
 pub fn mark_repo_upstream_missing(id: i64, now_ms: i64) -> Statement {
     Statement::new(
         "UPDATE repos SET upstream_status = 'not_found', updated_at = ?2 \
@@ -427,8 +447,9 @@ pub struct IssueWrite {
     pub priority: i64,
 }
 
-/// Insert new issues or rewrite changed ones (by content hash); a changed
-/// issue goes back to `pending`. Unchanged rows are not written.
+/// Insert new issues or rewrite changed ones (by content hash or state); an
+/// issue whose content changed goes back to `pending`, one that only
+/// reopened keeps its analysis. Unchanged rows are not written.
 pub fn upsert_issues(rows: &[IssueWrite], now_ms: i64) -> Vec<Statement> {
     let values = rows
         .iter()
@@ -460,9 +481,13 @@ pub fn upsert_issues(rows: &[IssueWrite], now_ms: i64) -> Vec<Statement> {
            labels = excluded.labels, assignee_count = excluded.assignee_count, \
            comment_count = excluded.comment_count, gh_created_at = excluded.gh_created_at, \
            gh_updated_at = excluded.gh_updated_at, content_hash = excluded.content_hash, \
-           priority = excluded.priority, processing_status = 'pending', attempts = 0, \
-           last_error = NULL, updated_at = excluded.updated_at \
-         WHERE issues.content_hash IS NOT excluded.content_hash",
+           priority = excluded.priority, \
+           processing_status = CASE WHEN issues.content_hash IS NOT excluded.content_hash \
+                                    THEN 'pending' ELSE issues.processing_status END, \
+           attempts = CASE WHEN issues.content_hash IS NOT excluded.content_hash THEN 0 ELSE issues.attempts END, \
+           last_error = CASE WHEN issues.content_hash IS NOT excluded.content_hash THEN NULL ELSE issues.last_error END, \
+           updated_at = excluded.updated_at \
+         WHERE issues.content_hash IS NOT excluded.content_hash OR issues.state IS NOT excluded.state",
         15,
         values,
     )
@@ -479,7 +504,10 @@ pub fn close_issues(repo_id: i64, numbers: &[i64], now_ms: i64) -> Vec<Statement
                 format!(
                     "UPDATE issues SET state = 'closed', updated_at = ?2 \
                      WHERE repo_id = ?1 AND state = 'open' AND number IN ({})",
-                    (0..chunk.len()).map(|i| format!("?{}", i + 3)).collect::<Vec<_>>().join(", ")
+                    (0..chunk.len())
+                        .map(|i| format!("?{}", i + 3))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 params,
             )
@@ -513,7 +541,7 @@ pub fn outbox(limit: usize) -> Statement {
            UNION ALL \
            SELECT 'issue', i.id, r.owner, r.name, i.number, i.content_hash, i.priority, 1 \
            FROM issues i JOIN repos r ON r.id = i.repo_id \
-           WHERE i.state = 'open' AND i.queued_hash IS NOT i.content_hash \
+           WHERE r.active = 1 AND i.state = 'open' AND i.queued_hash IS NOT i.content_hash \
              AND i.processing_status IN ('pending', 'failed') \
          ) ORDER BY grp, priority DESC, id LIMIT ?1",
         vec![(limit as i64).into()],
@@ -524,7 +552,11 @@ pub fn outbox(limit: usize) -> Statement {
 pub fn mark_queued(items: &[OutboxRow]) -> Vec<Statement> {
     let mut out = Vec::new();
     for (table, kind) in [("repos", "repo"), ("issues", "issue")] {
-        let ids: Vec<i64> = items.iter().filter(|i| i.kind == kind).map(|i| i.id).collect();
+        let ids: Vec<i64> = items
+            .iter()
+            .filter(|i| i.kind == kind)
+            .map(|i| i.id)
+            .collect();
         for chunk in ids.chunks(MAX_BOUND_PARAMS) {
             out.push(Statement::new(
                 format!(
@@ -540,6 +572,15 @@ pub fn mark_queued(items: &[OutboxRow]) -> Vec<Statement> {
 
 // ---------------------------------------------------------------- failures
 
+/// Note why a run will end failed, while it carries on (e.g. the list was
+/// unusable and the last good repo set is refreshed instead).
+pub fn note_run_error(run_id: &str, error: &str) -> Statement {
+    Statement::new(
+        "UPDATE scrape_runs SET error = ?2 WHERE id = ?1",
+        vec![run_id.into(), error.into()],
+    )
+}
+
 /// End a run as failed, with the reason.
 pub fn fail_run(run_id: &str, error: &str, now_ms: i64) -> Statement {
     Statement::new(
@@ -550,7 +591,14 @@ pub fn fail_run(run_id: &str, error: &str, now_ms: i64) -> Statement {
 
 /// Record a queue message that cannot be tied to a row, with its reason.
 /// The body is kept (bounded) so an operator can see what arrived.
-pub fn record_dead_letter(queue: &str, message_id: &str, body: &str, reason: &str, attempts: i64, now_ms: i64) -> Statement {
+pub fn record_dead_letter(
+    queue: &str,
+    message_id: &str,
+    body: &str,
+    reason: &str,
+    attempts: i64,
+    now_ms: i64,
+) -> Statement {
     let body: String = body.chars().take(4096).collect();
     Statement::new(
         "INSERT INTO dead_letters (queue, message_id, body, reason, attempts, received_at) \

@@ -64,7 +64,10 @@ fn emoji_shortcodes_are_ignored() {
         normalized("good first issue-:wave:", "good first issue")
     );
     assert_eq!(
-        resolve(&["good first issue-:1st_place_medal:"], &["good first issue :1st_place_medal:"]),
+        resolve(
+            &["good first issue-:1st_place_medal:"],
+            &["good first issue :1st_place_medal:"]
+        ),
         normalized(
             "good first issue-:1st_place_medal:",
             "good first issue :1st_place_medal:"
@@ -114,7 +117,10 @@ fn nothing_matching_is_not_found_with_the_listed_labels() {
 
 #[test]
 fn empty_inputs_are_not_found() {
-    assert_eq!(resolve(&[], &["good first issue"]), LabelResolution::NotFound { listed: vec![] });
+    assert_eq!(
+        resolve(&[], &["good first issue"]),
+        LabelResolution::NotFound { listed: vec![] }
+    );
     assert_eq!(
         resolve(&["good first issue"], &[]),
         LabelResolution::NotFound {

@@ -109,8 +109,8 @@ fn entry() -> impl Strategy<Value = Value> {
             2 => json_value().prop_map(Some),
         ]
     };
-    let strings = prop::collection::vec(label_like().prop_map(Value::String), 0..4)
-        .prop_map(Value::Array);
+    let strings =
+        prop::collection::vec(label_like().prop_map(Value::String), 0..4).prop_map(Value::Array);
     (
         field(any::<String>().prop_map(Value::String).boxed()),
         field(url_like().prop_map(Value::String).boxed()),
@@ -151,25 +151,31 @@ fn data_json_like() -> impl Strategy<Value = (usize, String)> {
 /// Markdown assembled from the README's own building blocks.
 fn readme_like() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
-        Just("\n".to_owned()),
-        Just("## ".to_owned()),
-        Just("# ".to_owned()),
-        Just("- ".to_owned()),
-        Just("* [".to_owned()),
-        Just("[".to_owned()),
-        Just("](".to_owned()),
-        Just(")".to_owned()),
-        Just(" _(label: ".to_owned()),
-        Just(")_".to_owned()),
-        Just(" <br> ".to_owned()),
-        Just("```\n".to_owned()),
-        Just("\\".to_owned()),
-        Just("%".to_owned()),
-        Just(",".to_owned()),
-        Just("## Table of Contents\n".to_owned()),
-        url_like(),
-        label_like(),
-        any::<String>(),
+        1 => Just("\n".to_owned()),
+        1 => Just("## ".to_owned()),
+        1 => Just("# ".to_owned()),
+        1 => Just("- ".to_owned()),
+        1 => Just("* [".to_owned()),
+        1 => Just("[".to_owned()),
+        1 => Just("](".to_owned()),
+        1 => Just(")".to_owned()),
+        1 => Just(" _(label: ".to_owned()),
+        1 => Just(")_".to_owned()),
+        1 => Just(" <br> ".to_owned()),
+        1 => Just("```\n".to_owned()),
+        1 => Just("\\".to_owned()),
+        1 => Just("%".to_owned()),
+        1 => Just(",".to_owned()),
+        1 => Just("## Table of Contents\n".to_owned()),
+        3 => "\n#{1,3} [A-Za-z#+. ]{0,8}\n",
+        6 => (label_like(), url_like(), label_like(), any::<String>()).prop_map(
+            |(name, url, label, description)| {
+                format!("\n- [{name}]({url}) _(label: {label})_ <br> {description}\n")
+            }
+        ),
+        1 => url_like(),
+        1 => label_like(),
+        1 => any::<String>(),
     ];
     prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
 }
@@ -234,7 +240,8 @@ proptest! {
         prop_assert_eq!(&first, &parse_github_url(&url));
         if let Ok(slug) = &first {
             assert_valid_slug(slug);
-            prop_assert_eq!(slug.full_name().parse::<RepoSlug>().as_ref(), Ok(slug));
+            let reparsed = slug.full_name().parse::<RepoSlug>();
+            prop_assert_eq!(reparsed.as_ref(), Ok(slug));
         }
         let _ = is_strict_repo_url(&url);
     }

@@ -55,9 +55,17 @@ fn data_json_lists_222_unique_github_repos_in_dense_positions() {
         assert_eq!(repo.slug.name, repo.slug.name.to_lowercase());
         assert!(!repo.labels.is_empty(), "{} has labels", repo.slug);
         if repo.slug.full_name() != UNRENDERED {
-            assert!(!repo.technologies.is_empty(), "{} has technologies", repo.slug);
+            assert!(
+                !repo.technologies.is_empty(),
+                "{} has technologies",
+                repo.slug
+            );
         }
-        assert!(repo.description.is_some(), "{} has a description", repo.slug);
+        assert!(
+            repo.description.is_some(),
+            "{} has a description",
+            repo.slug
+        );
     }
     let first = &list.repos[0];
     assert_eq!(first.slug.full_name(), "mvvmcross/mvvmcross");
@@ -92,8 +100,15 @@ fn data_json_skips_exactly_the_seven_non_github_entries() {
     assert_eq!(list.skipped.len(), 7);
     assert_eq!(hosts, expected);
 
-    let purelb = list.skipped.iter().find(|s| s.name.as_deref() == Some("PureLB")).unwrap();
-    assert_eq!(purelb.entry_index, 32, "index in data.json's repositories array");
+    let purelb = list
+        .skipped
+        .iter()
+        .find(|s| s.name.as_deref() == Some("PureLB"))
+        .unwrap();
+    assert_eq!(
+        purelb.entry_index, 32,
+        "index in data.json's repositories array"
+    );
     assert_eq!(
         purelb.to_string(),
         "entry 32 (PureLB): skipped: non-GitHub host gitlab.com"
@@ -118,9 +133,16 @@ fn readme_fallback_finds_the_same_repos_except_the_unrendered_one() {
     assert!(readme.warnings.is_empty(), "{:?}", readme.warnings);
     // The README lists a repository once per technology, so the same seven
     // non-GitHub projects are skipped once per section they appear in.
-    let skipped_names: BTreeSet<_> =
-        readme.skipped.iter().filter_map(|s| s.name.as_deref()).collect();
-    let json_skipped: BTreeSet<_> = json.skipped.iter().filter_map(|s| s.name.as_deref()).collect();
+    let skipped_names: BTreeSet<_> = readme
+        .skipped
+        .iter()
+        .filter_map(|s| s.name.as_deref())
+        .collect();
+    let json_skipped: BTreeSet<_> = json
+        .skipped
+        .iter()
+        .filter_map(|s| s.name.as_deref())
+        .collect();
     assert_eq!(skipped_names, json_skipped);
     assert!(readme
         .skipped
@@ -148,7 +170,10 @@ fn readme_and_data_json_agree_on_labels_technologies_and_descriptions() {
         let got_tech: BTreeSet<_> = got.technologies.iter().collect();
         let expected_tech: BTreeSet<_> = expected.technologies.iter().collect();
         assert_eq!(got_tech, expected_tech, "technologies of {slug}");
-        assert_eq!(got.description, expected.description, "description of {slug}");
+        assert_eq!(
+            got.description, expected.description,
+            "description of {slug}"
+        );
         assert_eq!(got.display_name, expected.display_name, "name of {slug}");
     }
 }
@@ -157,7 +182,10 @@ fn readme_and_data_json_agree_on_labels_technologies_and_descriptions() {
 fn shipped_lists_carry_the_lossy_labels_verbatim() {
     let json = from_data_json();
     assert_eq!(repo(&json, "pixijs/pixi.js").labels, ["🤩 Good First PR"]);
-    assert_eq!(repo(&json, "appbaseio/reactivesearch").labels, ["good first issue-:wave:"]);
+    assert_eq!(
+        repo(&json, "appbaseio/reactivesearch").labels,
+        ["good first issue-:wave:"]
+    );
     assert_eq!(
         repo(&json, "mattermost/mattermost").labels,
         ["Good First Issue", "Difficulty/1:Easy"]
@@ -214,7 +242,10 @@ If you want a guide, see [First Contributions](https://github.com/firstcontribut
         ]
     );
     assert_eq!(list.repos[0].labels, ["good first issue"]);
-    assert_eq!(list.repos[0].description.as_deref(), Some("Web application framework"));
+    assert_eq!(
+        list.repos[0].description.as_deref(),
+        Some("Web application framework")
+    );
     assert_eq!(list.repos[0].technologies, [".NET"]);
     // The explicit label and the URL's label are the same ignoring case.
     assert_eq!(list.repos[1].labels, ["Good First Issue"]);
@@ -231,7 +262,9 @@ If you want a guide, see [First Contributions](https://github.com/firstcontribut
     assert_eq!(list.skipped.len(), 1);
     assert_eq!(
         list.skipped[0].reason,
-        SkipReason::NonGithubHost { host: "gitlab.com".into() }
+        SkipReason::NonGithubHost {
+            host: "gitlab.com".into()
+        }
     );
     assert_eq!(list.skipped[0].name.as_deref(), Some("GitLab thing"));
 }
@@ -259,7 +292,10 @@ fn duplicates_across_sections_merge_into_one_repo() {
     assert_eq!(mm.slug.full_name(), "mattermost/mattermost");
     assert_eq!(mm.position, 0);
     assert_eq!(mm.display_name, "Mattermost");
-    assert_eq!(mm.labels, ["Good First Issue", "Help Wanted", "Difficulty/1:Easy"]);
+    assert_eq!(
+        mm.labels,
+        ["Good First Issue", "Help Wanted", "Difficulty/1:Easy"]
+    );
     assert_eq!(mm.technologies, ["Go", "JavaScript"]);
     assert_eq!(mm.description.as_deref(), Some("Slack alternative"));
     assert_eq!(list.repos[1].position, 1);
@@ -294,7 +330,10 @@ fn comma_joined_labels_are_split_trimmed_and_empty_ones_dropped() {
         "## Go\n- [M](https://github.com/m/m) _(label: Good First Issue, Difficulty/1:Easy)_ <br> d\n",
     )
     .unwrap();
-    assert_eq!(list.repos[0].labels, ["Good First Issue", "Difficulty/1:Easy"]);
+    assert_eq!(
+        list.repos[0].labels,
+        ["Good First Issue", "Difficulty/1:Easy"]
+    );
 }
 
 #[test]
@@ -328,11 +367,15 @@ fn links_are_normalised_to_lowercase_owner_and_name() {
 fn non_repository_urls_are_rejected_with_a_reason() {
     assert_eq!(
         parse_github_url("https://gitlab.com/veloren/veloren"),
-        Err(SlugError::NotGithub { host: "gitlab.com".into() })
+        Err(SlugError::NotGithub {
+            host: "gitlab.com".into()
+        })
     );
     assert_eq!(
         parse_github_url("https://GitHub.com.evil.example/o/r"),
-        Err(SlugError::NotGithub { host: "github.com.evil.example".into() })
+        Err(SlugError::NotGithub {
+            host: "github.com.evil.example".into()
+        })
     );
     for url in [
         "",
@@ -361,9 +404,18 @@ fn non_repository_urls_are_rejected_with_a_reason() {
         RepoSlug::new("o", "r/x"),
         Err(SlugError::InvalidName { .. })
     ));
-    assert!(matches!(RepoSlug::new("", "r"), Err(SlugError::InvalidOwner { .. })));
-    assert!(matches!("nope".parse::<RepoSlug>(), Err(SlugError::NotAFullName { .. })));
-    assert_eq!("Rust-Lang/Rust".parse::<RepoSlug>().unwrap().full_name(), "rust-lang/rust");
+    assert!(matches!(
+        RepoSlug::new("", "r"),
+        Err(SlugError::InvalidOwner { .. })
+    ));
+    assert!(matches!(
+        "nope".parse::<RepoSlug>(),
+        Err(SlugError::NotAFullName { .. })
+    ));
+    assert_eq!(
+        "Rust-Lang/Rust".parse::<RepoSlug>().unwrap().full_name(),
+        "rust-lang/rust"
+    );
 }
 
 #[test]
@@ -399,23 +451,46 @@ fn strict_repo_url_is_exactly_the_admin_pattern() {
 
 #[test]
 fn invalid_json_or_wrong_shape_is_an_error() {
-    assert!(matches!(parse_data_json("{"), Err(ListError::InvalidJson(_))));
-    assert!(matches!(parse_data_json(""), Err(ListError::InvalidJson(_))));
-    assert!(matches!(parse_data_json("[]"), Err(ListError::WrongShape(_))));
-    assert!(matches!(parse_data_json("{}"), Err(ListError::WrongShape(_))));
+    assert!(matches!(
+        parse_data_json("{"),
+        Err(ListError::InvalidJson(_))
+    ));
+    assert!(matches!(
+        parse_data_json(""),
+        Err(ListError::InvalidJson(_))
+    ));
+    assert!(matches!(
+        parse_data_json("[]"),
+        Err(ListError::WrongShape(_))
+    ));
+    assert!(matches!(
+        parse_data_json("{}"),
+        Err(ListError::WrongShape(_))
+    ));
     assert!(matches!(
         parse_data_json(r#"{"repositories": {}}"#),
         Err(ListError::WrongShape(_))
     ));
-    assert_eq!(parse_data_json(r#"{"repositories": []}"#), Err(ListError::Empty));
     assert_eq!(
-        parse_data_json(&data_json(r#"{"name": "G", "link": "https://gitlab.com/g/g"}"#)),
+        parse_data_json(r#"{"repositories": []}"#),
+        Err(ListError::Empty)
+    );
+    assert_eq!(
+        parse_data_json(&data_json(
+            r#"{"name": "G", "link": "https://gitlab.com/g/g"}"#
+        )),
         Err(ListError::Empty)
     );
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    assert!(matches!(parse_data_json(&deep), Err(ListError::InvalidJson(_))));
+    assert!(matches!(
+        parse_data_json(&deep),
+        Err(ListError::InvalidJson(_))
+    ));
     assert_eq!(parse_readme(""), Err(ListError::Empty));
-    assert_eq!(parse_readme("# Title\n\n- [x](#x)\n"), Err(ListError::Empty));
+    assert_eq!(
+        parse_readme("# Title\n\n- [x](#x)\n"),
+        Err(ListError::Empty)
+    );
 }
 
 #[test]
@@ -433,15 +508,41 @@ fn bad_entries_are_skipped_and_the_rest_kept() {
     assert_eq!(list.repos.len(), 1);
     assert_eq!(list.repos[0].slug.full_name(), "k/kept");
     assert_eq!(list.repos[0].position, 0);
-    let reasons: Vec<_> = list.skipped.iter().map(|s| (s.entry_index, &s.reason)).collect();
+    let reasons: Vec<_> = list
+        .skipped
+        .iter()
+        .map(|s| (s.entry_index, &s.reason))
+        .collect();
     assert_eq!(reasons[0], (0, &SkipReason::MissingLink));
     assert_eq!(reasons[1], (1, &SkipReason::MissingLink));
     assert_eq!(reasons[2], (2, &SkipReason::MissingLink));
-    assert_eq!(reasons[3], (3, &SkipReason::LinkNotAString { found: "number".into() }));
-    assert_eq!(reasons[4], (4, &SkipReason::NotAnObject { found: "string".into() }));
+    assert_eq!(
+        reasons[3],
+        (
+            3,
+            &SkipReason::LinkNotAString {
+                found: "number".into()
+            }
+        )
+    );
+    assert_eq!(
+        reasons[4],
+        (
+            4,
+            &SkipReason::NotAnObject {
+                found: "string".into()
+            }
+        )
+    );
     assert!(matches!(reasons[5], (5, SkipReason::MalformedLink { .. })));
-    assert_eq!(list.skipped[0].to_string(), "entry 0 (No link): skipped: no link");
-    assert_eq!(list.skipped[4].to_string(), "entry 4: skipped: entry is a string, not an object");
+    assert_eq!(
+        list.skipped[0].to_string(),
+        "entry 0 (No link): skipped: no link"
+    );
+    assert_eq!(
+        list.skipped[4].to_string(),
+        "entry 4: skipped: entry is a string, not an object"
+    );
 }
 
 #[test]
@@ -453,10 +554,17 @@ fn entry_without_label_is_kept_with_no_labels_and_a_warning() {
     let list = parse_data_json(&json).unwrap();
     assert_eq!(list.repos.len(), 2);
     assert!(list.repos.iter().all(|r| r.labels.is_empty()));
-    assert!(list.warnings.iter().any(|w| w == "u/u: no label listed; kept without labels"));
-    assert!(list.warnings.iter().any(|w| w.contains("`label` is a number")));
+    assert!(list
+        .warnings
+        .iter()
+        .any(|w| w == "u/u: no label listed; kept without labels"));
+    assert!(list
+        .warnings
+        .iter()
+        .any(|w| w.contains("`label` is a number")));
 
-    let list = parse_readme("## Go\n- [U](https://github.com/u/u) _(label: n/a)_ <br> d\n").unwrap();
+    let list =
+        parse_readme("## Go\n- [U](https://github.com/u/u) _(label: n/a)_ <br> d\n").unwrap();
     assert_eq!(list.repos[0].labels, Vec::<String>::new());
 }
 
@@ -472,10 +580,14 @@ fn huge_description_is_kept_but_truncated() {
     assert!(kept.chars().all(|c| c == 'é'));
     assert_eq!(list.warnings, ["b/big: description cut to 1000 characters"]);
 
-    let readme = format!("## Go\n- [Big](https://github.com/b/big) _(label: x)_ <br> {description}\n");
+    let readme =
+        format!("## Go\n- [Big](https://github.com/b/big) _(label: x)_ <br> {description}\n");
     let list = parse_readme(&readme).unwrap();
     assert_eq!(
-        list.repos[0].description.as_deref().map(|d| d.chars().count()),
+        list.repos[0]
+            .description
+            .as_deref()
+            .map(|d| d.chars().count()),
         Some(MAX_DESCRIPTION_CHARS)
     );
 }
@@ -493,5 +605,8 @@ fn labels_are_bounded_in_length_and_number() {
     assert_eq!(labels.len(), MAX_LABELS_PER_REPO);
     assert_eq!(labels[0].chars().count(), MAX_LABEL_CHARS);
     assert_eq!(labels[1], "label 0");
-    assert!(list.warnings.iter().any(|w| w.contains("41 labels dropped")));
+    assert!(list
+        .warnings
+        .iter()
+        .any(|w| w.contains("41 labels dropped")));
 }

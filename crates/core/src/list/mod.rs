@@ -258,7 +258,11 @@ impl ListBuilder {
                 continue;
             }
             let (technology, _) = cut_chars(technology, MAX_NAME_CHARS);
-            if !push_unique(&mut repo.technologies, technology, MAX_TECHNOLOGIES_PER_REPO) {
+            if !push_unique(
+                &mut repo.technologies,
+                technology,
+                MAX_TECHNOLOGIES_PER_REPO,
+            ) {
                 dropped_technologies += 1;
             }
         }
@@ -296,7 +300,10 @@ impl ListBuilder {
                 repo.display_name = repo.slug.name.clone();
             }
             if repo.labels.is_empty() {
-                warnings.push(format!("{}: no label listed; kept without labels", repo.slug));
+                warnings.push(format!(
+                    "{}: no label listed; kept without labels",
+                    repo.slug
+                ));
             }
         }
         for warning in warnings {
@@ -304,7 +311,9 @@ impl ListBuilder {
         }
         if self.suppressed_warnings > 0 {
             let more = self.suppressed_warnings;
-            self.list.warnings.push(format!("{more} more warnings not shown"));
+            self.list
+                .warnings
+                .push(format!("{more} more warnings not shown"));
         }
         Ok(self.list)
     }

@@ -201,42 +201,39 @@ struct Tail<'a> {
 }
 
 /// Splits ` _(label: a, b)_ <br> description` into labels and description.
-/// The label part only counts right after the link (emphasis markers and
-/// spaces may come between), so a "(label: ...)" inside a description stays
-/// part of it.
 fn split_tail(rest: &str) -> Tail<'_> {
-    let mut labels = None;
-    let mut description = rest;
+    match label_part(rest) {
+        Some((labels, after)) => Tail {
+            labels: Some(labels),
+            description: clean_description(after),
+        },
+        None => Tail {
+            labels: None,
+            description: clean_description(rest),
+        },
+    }
+}
+
+/// `_(label: a, b)_ <br> d` → `("a, b", "_ <br> d")`. The label part only
+/// counts right after the link (emphasis markers and spaces may come
+/// between), so a "(label: ...)" inside a description stays part of it. An
+/// unclosed part runs to the end of the line.
+fn label_part(rest: &str) -> Option<(&str, &str)> {
     let lead = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '_' || c == '*');
-    if let Some(after_paren) = lead.strip_prefix('(') {
-        let word = after_paren.trim_start();
-        let is_label = word
-            .get(..5)
-            .is_some_and(|w| w.eq_ignore_ascii_case("label"));
-        if is_label {
-            let after_word = word.get(5..).unwrap_or_default();
-            let after_word = after_word
-                .strip_prefix(['s', 'S'])
-                .unwrap_or(after_word)
-                .trim_start();
-            if let Some(field) = after_word.strip_prefix(':') {
-                match matching_close(field, '(', ')') {
-                    Some(end) => {
-                        labels = field.get(..end);
-                        description = field.get(end + 1..).unwrap_or_default();
-                    }
-                    None => {
-                        labels = Some(field);
-                        description = "";
-                    }
-                }
-            }
-        }
+    let word = lead.strip_prefix('(')?.trim_start();
+    if !word.get(..5)?.eq_ignore_ascii_case("label") {
+        return None;
     }
-    Tail {
-        labels,
-        description: clean_description(description),
-    }
+    let after_word = word.get(5..)?;
+    let field = after_word
+        .strip_prefix(['s', 'S'])
+        .unwrap_or(after_word)
+        .trim_start()
+        .strip_prefix(':')?;
+    Some(match matching_close(field, '(', ')') {
+        Some(end) => (field.get(..end)?, field.get(end + 1..)?),
+        None => (field, ""),
+    })
 }
 
 /// Drops closing emphasis and the `<br>` or ` - ` separator before a
@@ -269,9 +266,9 @@ fn labels_from_url(rest: &[&str], query: Option<&str>) -> Vec<String> {
                 vec![label.to_owned()]
             }
         }
-        [first, ..] if first.eq_ignore_ascii_case("issues") => query
-            .map(labels_from_issue_query)
-            .unwrap_or_default(),
+        [first, ..] if first.eq_ignore_ascii_case("issues") => {
+            query.map(labels_from_issue_query).unwrap_or_default()
+        }
         _ => Vec::new(),
     }
 }
@@ -295,7 +292,10 @@ fn labels_from_issue_query(query: &str) -> Vec<String> {
                 },
                 None => {
                     let end = after.find(char::is_whitespace).unwrap_or(after.len());
-                    (after.get(..end).unwrap_or_default(), after.get(end..).unwrap_or_default())
+                    (
+                        after.get(..end).unwrap_or_default(),
+                        after.get(end..).unwrap_or_default(),
+                    )
                 }
             };
             if !excluded {
@@ -309,14 +309,11 @@ fn labels_from_issue_query(query: &str) -> Vec<String> {
 
 /// Byte offset of `needle` (ASCII) in `haystack`, ignoring ASCII case.
 fn find_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
-    haystack
-        .char_indices()
-        .map(|(i, _)| i)
-        .find(|&i| {
-            haystack
-                .get(i..i + needle.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(needle))
-        })
+    haystack.char_indices().map(|(i, _)| i).find(|&i| {
+        haystack
+            .get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
 }
 
 /// Decodes `%XY` escapes (and `+` as a space when `plus_is_space`). Invalid
@@ -363,7 +360,10 @@ mod tests {
             labels_from_issue_query("q=is%3Aopen+label%3A%22good+first+issue%22+-label:wontfix"),
             ["good first issue"]
         );
-        assert_eq!(labels_from_issue_query("q=label:easy,starter"), ["easy", "starter"]);
+        assert_eq!(
+            labels_from_issue_query("q=label:easy,starter"),
+            ["easy", "starter"]
+        );
     }
 
     #[test]

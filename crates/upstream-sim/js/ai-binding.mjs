@@ -1,0 +1,51 @@
+// Stand-in for the Workers `AI` binding under Miniflare: forwards
+// `env.AI.run(model, inputs)` to the upstream simulator's
+// `POST {simUrl}/_sim/ai-binding/{model}` and mirrors the binding's contract:
+// it resolves to the bare `result` object, or throws `Error("<code>: <message>")`.
+//
+// Miniflare wiring (wrappedBindings):
+//   workers: [
+//     { name: "ai-binding", modules: true, scriptPath: "crates/upstream-sim/js/ai-binding.mjs" },
+//     { name: "processor", ..., wrappedBindings: {
+//         AI: { scriptName: "ai-binding", bindings: { simUrl: "http://127.0.0.1:8788" } } } },
+//   ]
+// Optional binding `invocationId` is sent as `x-contribot-invocation`.
+
+export class Ai {
+  constructor(env = {}) {
+    if (!env.simUrl) throw new Error("Ai binding stand-in needs env.simUrl");
+    this.simUrl = String(env.simUrl).replace(/\/+$/, "");
+    this.invocationId = env.invocationId;
+  }
+
+  async run(model, inputs, _options) {
+    const headers = { "content-type": "application/json" };
+    if (this.invocationId) headers["x-contribot-invocation"] = String(this.invocationId);
+    const res = await fetch(`${this.simUrl}/_sim/ai-binding/${model}`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(inputs ?? {}),
+    });
+    const text = await res.text();
+    let body = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
+    }
+    if (!res.ok) {
+      const code = body?.error?.code ?? res.status;
+      const message = body?.error?.message ?? (text || res.statusText);
+      throw new Error(`${code}: ${message}`);
+    }
+    if (body === null) {
+      throw new Error(`3043: malformed response from the AI stand-in: ${text.slice(0, 200)}`);
+    }
+    return body;
+  }
+}
+
+// Miniflare calls a wrapped binding's default export with the binding's env.
+export default function (env) {
+  return new Ai(env);
+}

@@ -1,0 +1,81 @@
+//! Traffic counters the control API reports: requests by route, status,
+//! token and invocation, GraphQL points, AI calls and injected faults.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Per-invocation tallies (clients send `x-contribot-invocation`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvocationCounters {
+    pub requests: u64,
+    pub graphql_points: u64,
+}
+
+/// A snapshot of every counter. Control routes (`/_sim/…`) are not counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub requests_total: u64,
+    /// `graphql`, `rest:/repos/{owner}/{repo}/issues`, `raw`, `ai`, `ai_binding`, …
+    pub by_route: BTreeMap<String, u64>,
+    pub by_status: BTreeMap<String, u64>,
+    pub by_token: BTreeMap<String, u64>,
+    pub by_invocation: BTreeMap<String, InvocationCounters>,
+    pub graphql_points_total: u64,
+    pub graphql_points_by_token: BTreeMap<String, u64>,
+    pub ai_calls_total: u64,
+    /// model → outcome (`ok`, `invalid_input`, `unauthorized`, `fault:<kind>`) → calls.
+    pub ai_calls: BTreeMap<String, BTreeMap<String, u64>>,
+    pub faults_by_kind: BTreeMap<String, u64>,
+}
+
+/// What the front door learned about one request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestRecord {
+    pub route: String,
+    pub status: u16,
+    pub token: Option<String>,
+    pub invocation: Option<String>,
+    pub graphql_points: u32,
+    pub fault: Option<&'static str>,
+    pub ai_call: Option<(String, String)>,
+}
+
+impl Counters {
+    pub(crate) fn record(&mut self, r: &RequestRecord) {
+        self.requests_total += 1;
+        *self.by_route.entry(r.route.clone()).or_default() += 1;
+        let status = match r.status {
+            0 => "connection_reset".to_string(),
+            s => s.to_string(),
+        };
+        *self.by_status.entry(status).or_default() += 1;
+        if let Some(t) = &r.token {
+            *self.by_token.entry(t.clone()).or_default() += 1;
+        }
+        if let Some(inv) = &r.invocation {
+            let c = self.by_invocation.entry(inv.clone()).or_default();
+            c.requests += 1;
+            c.graphql_points += u64::from(r.graphql_points);
+        }
+        if r.graphql_points > 0 {
+            self.graphql_points_total += u64::from(r.graphql_points);
+            if let Some(t) = &r.token {
+                *self.graphql_points_by_token.entry(t.clone()).or_default() +=
+                    u64::from(r.graphql_points);
+            }
+        }
+        if let Some(kind) = r.fault {
+            *self.faults_by_kind.entry(kind.to_string()).or_default() += 1;
+        }
+        if let Some((model, outcome)) = &r.ai_call {
+            self.ai_calls_total += 1;
+            *self
+                .ai_calls
+                .entry(model.clone())
+                .or_default()
+                .entry(outcome.clone())
+                .or_default() += 1;
+        }
+    }
+}
