@@ -19,13 +19,23 @@ pub async fn route(req: Request, env: &Env) -> Result<Response> {
         return error(404, "not found");
     }
     let header = req.headers().get("authorization")?;
-    let verdict = admin::authorize(header.as_deref(), config::var(env, "ADMIN_TOKEN").as_deref());
+    let verdict = admin::authorize(
+        header.as_deref(),
+        config::var(env, "ADMIN_TOKEN").as_deref(),
+    );
     if verdict != AuthVerdict::Allowed {
         return error(verdict.status(), verdict.message());
     }
-    if let Some(len) = req.headers().get("content-length")?.and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(len) = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         if len > admin::MAX_BODY_BYTES {
-            return error(413, &format!("request body over {} bytes", admin::MAX_BODY_BYTES));
+            return error(
+                413,
+                &format!("request body over {} bytes", admin::MAX_BODY_BYTES),
+            );
         }
     }
     match (req.method(), path.as_str()) {
@@ -65,7 +75,11 @@ async fn status(env: &Env) -> Result<Response> {
     let label_not_found: Vec<Value> = get(4)
         .into_iter()
         .map(|r| {
-            let labels: Value = r.get("listed_labels").and_then(Value::as_str).and_then(|s| serde_json::from_str(s).ok()).unwrap_or(json!([]));
+            let labels: Value = r
+                .get("listed_labels")
+                .and_then(Value::as_str)
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or(json!([]));
             json!({"repo": r.get("repo"), "listed_labels": labels})
         })
         .collect();

@@ -36,7 +36,11 @@ fn scrape_config(env: &Env) -> ScrapeConfig {
             "LIST_README_URL",
             "https://raw.githubusercontent.com/MunGell/awesome-for-beginners/main/README.md",
         ),
-        repos_per_query: config::number_or(env, "REPOS_PER_QUERY", contribot_core::github::DEFAULT_REPOS_PER_QUERY),
+        repos_per_query: config::number_or(
+            env,
+            "REPOS_PER_QUERY",
+            contribot_core::github::DEFAULT_REPOS_PER_QUERY,
+        ),
         max_inline_retries: config::number_or(env, "MAX_INLINE_RETRIES", 2),
     }
     .clamp()
@@ -53,7 +57,9 @@ pub async fn start(env: &Env, trigger: &str) -> Result<StartOutcome> {
     let outcome = scrape::start_run(&mut p, &run_id, trigger, DEFAULT_SOURCE_ID, &mut book).await;
     let summary = match &outcome {
         Ok(o) => json!({"outcome": o, "subrequests_used": p.budget.used() + 1}),
-        Err(e) => json!({"outcome": "error", "error": e.to_string(), "subrequests_used": p.budget.used() + 1}),
+        Err(e) => {
+            json!({"outcome": "error", "error": e.to_string(), "subrequests_used": p.budget.used() + 1})
+        }
     };
     book.push_summary(p.now_ms(), summary);
     let key = contribot_core::logrec::log_key("scraper", &run_id, started);
@@ -84,12 +90,23 @@ pub async fn consume(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
                     Ok(()) => message.ack(),
                     Err(e) => {
                         worker::console_error!("scrape invocation failed, will retry: {e}");
-                        message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(5).build());
+                        message.retry_with_options(
+                            &QueueRetryOptionsBuilder::new()
+                                .with_delay_seconds(5)
+                                .build(),
+                        );
                     }
                 }
             }
             Ok(other) => {
-                record_bad_message(env, &queue, &message.id(), message.body(), &format!("unexpected `{}` message on the scrape queue", other.kind())).await;
+                record_bad_message(
+                    env,
+                    &queue,
+                    &message.id(),
+                    message.body(),
+                    &format!("unexpected `{}` message on the scrape queue", other.kind()),
+                )
+                .await;
                 message.ack();
             }
             Err(e) => {
@@ -101,7 +118,11 @@ pub async fn consume(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
     Ok(())
 }
 
-async fn advance(env: &Env, message_id: &str, cursor: contribot_core::messages::ScrapeCursor) -> Result<()> {
+async fn advance(
+    env: &Env,
+    message_id: &str,
+    cursor: contribot_core::messages::ScrapeCursor,
+) -> Result<()> {
     let invocation = new_id("inv-");
     let mut platform = WorkerPlatform::from_env(env)?;
     let mut p = Metered::new(&mut platform, budget(env));
@@ -109,7 +130,16 @@ async fn advance(env: &Env, message_id: &str, cursor: contribot_core::messages::
     let auth = GithubAuth::new(config::var(env, "GITHUB_TOKEN"));
     let cfg = scrape_config(env);
     let started = p.now_ms();
-    let result = scrape::run_invocation(&mut p, &cfg, &auth, &invocation, message_id, cursor.clone(), &mut book).await;
+    let result = scrape::run_invocation(
+        &mut p,
+        &cfg,
+        &auth,
+        &invocation,
+        message_id,
+        cursor.clone(),
+        &mut book,
+    )
+    .await;
     let bucket = env.bucket("LOGS").ok();
     match result {
         Ok(report) => {
@@ -118,7 +148,12 @@ async fn advance(env: &Env, message_id: &str, cursor: contribot_core::messages::
             } else {
                 report.log_key.clone()
             };
-            let mut summary = scrape::summary_json(&report.counters, report.subrequests.max(p.budget.used() + 1), report.continued, report.duration_ms);
+            let mut summary = scrape::summary_json(
+                &report.counters,
+                report.subrequests.max(p.budget.used() + 1),
+                report.continued,
+                report.duration_ms,
+            );
             summary["outcome"] = json!(report.outcome);
             summary["phase"] = json!(report.phase);
             book.push_summary(p.now_ms(), summary);
@@ -126,7 +161,12 @@ async fn advance(env: &Env, message_id: &str, cursor: contribot_core::messages::
             Ok(())
         }
         Err(e) => {
-            book.push(p.now_ms(), Level::Error, "invocation_failed", fields([("error", json!(e.to_string()))]));
+            book.push(
+                p.now_ms(),
+                Level::Error,
+                "invocation_failed",
+                fields([("error", json!(e.to_string()))]),
+            );
             book.push_summary(p.now_ms(), json!({"outcome": "error", "error": e.to_string(), "subrequests_used": p.budget.used() + 1, "continued": false}));
             let key = contribot_core::logrec::log_key("scraper", &cursor.run_id, started);
             logs::write_log(&mut p, bucket.as_ref(), &key, &book).await;
@@ -142,13 +182,24 @@ async fn dead_letters(messages: &[worker::Message<Value>], env: &Env, queue: &st
     for m in messages {
         let reason = match QueueMessage::parse(m.body()) {
             Ok(QueueMessage::ContinueScraping { cursor, .. }) => {
-                stmts.push(store::fail_run(&cursor.run_id, "a continuation failed on every retry (dead-lettered)", now));
+                stmts.push(store::fail_run(
+                    &cursor.run_id,
+                    "a continuation failed on every retry (dead-lettered)",
+                    now,
+                ));
                 "continuation dead-lettered after its retries".to_string()
             }
             Ok(other) => format!("`{}` message dead-lettered", other.kind()),
             Err(e) => e.reason(),
         };
-        stmts.push(store::record_dead_letter(queue, &m.id(), &m.body().to_string(), &reason, 0, now));
+        stmts.push(store::record_dead_letter(
+            queue,
+            &m.id(),
+            &m.body().to_string(),
+            &reason,
+            0,
+            now,
+        ));
     }
     contribot_edge::platform::run_batch(platform.db(), &stmts)
         .await
@@ -160,8 +211,17 @@ async fn dead_letters(messages: &[worker::Message<Value>], env: &Env, queue: &st
 }
 
 async fn record_bad_message(env: &Env, queue: &str, id: &str, body: &Value, reason: &str) {
-    let Ok(platform) = WorkerPlatform::from_env(env) else { return };
-    let stmt = store::record_dead_letter(queue, id, &body.to_string(), reason, 1, contribot_edge::now_ms());
+    let Ok(platform) = WorkerPlatform::from_env(env) else {
+        return;
+    };
+    let stmt = store::record_dead_letter(
+        queue,
+        id,
+        &body.to_string(),
+        reason,
+        1,
+        contribot_edge::now_ms(),
+    );
     if let Err(e) = contribot_edge::platform::run_batch(platform.db(), &[stmt]).await {
         worker::console_error!("could not record bad message {id}: {e}");
     }

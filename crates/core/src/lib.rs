@@ -12,6 +12,7 @@
 //! function here runs and is tested natively.
 
 pub mod admin;
+pub mod ai;
 pub mod budget;
 pub mod failure;
 pub mod github;
@@ -21,6 +22,7 @@ pub mod list;
 pub mod logrec;
 pub mod messages;
 pub mod platform;
+pub mod process;
 pub mod scrape;
 pub mod slug;
 pub mod sql;

@@ -607,3 +607,236 @@ pub fn record_dead_letter(
         vec![queue.into(), message_id.into(), body.into(), reason.into(), attempts.into(), now_ms.into()],
     )
 }
+
+// ---------------------------------------------------------------- processor
+
+/// What the processor needs to know of a queued repo.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ProcRepoRow {
+    pub id: i64,
+    pub owner: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub primary_language: Option<String>,
+    pub languages: Option<String>,
+    pub topics: Option<String>,
+    pub listed_labels: String,
+    pub content_hash: Option<String>,
+    pub analysis_hash: Option<String>,
+    pub prompt_version: Option<String>,
+    pub processing_status: String,
+    pub attempts: i64,
+}
+
+/// What the processor needs to know of a queued issue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ProcIssueRow {
+    pub id: i64,
+    pub repo_id: i64,
+    pub owner: String,
+    pub name: String,
+    pub number: i64,
+    pub state: String,
+    pub content_hash: String,
+    pub analysis_hash: Option<String>,
+    pub prompt_version: Option<String>,
+    pub processing_status: String,
+    pub attempts: i64,
+}
+
+const PROC_REPO_COLUMNS: &str =
+    "id, owner, name, description, primary_language, languages, topics, listed_labels, \
+     content_hash, analysis_hash, prompt_version, processing_status, attempts";
+
+/// Repos by `owner/name` keys.
+pub fn repos_by_slug(slugs: &[String]) -> Vec<Statement> {
+    slugs
+        .chunks(MAX_BOUND_PARAMS)
+        .map(|chunk| {
+            Statement::new(
+                format!(
+                    "SELECT {PROC_REPO_COLUMNS} FROM repos WHERE owner || '/' || name IN ({})",
+                    placeholders(chunk.len())
+                ),
+                chunk.iter().map(SqlValue::from).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Issues by `owner/name#number` keys.
+pub fn issues_by_key(keys: &[String]) -> Vec<Statement> {
+    keys.chunks(MAX_BOUND_PARAMS)
+        .map(|chunk| {
+            Statement::new(
+                format!(
+                    "SELECT i.id, i.repo_id, r.owner, r.name, i.number, i.state, i.content_hash, i.analysis_hash, \
+                     i.prompt_version, i.processing_status, i.attempts \
+                     FROM issues i JOIN repos r ON r.id = i.repo_id \
+                     WHERE r.owner || '/' || r.name || '#' || i.number IN ({})",
+                    placeholders(chunk.len())
+                ),
+                chunk.iter().map(SqlValue::from).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Provenance stored with every analysis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub model: String,
+    pub prompt_version: String,
+    pub input_hash: String,
+    pub analyzed_at: i64,
+    pub fallback_reason: Option<String>,
+}
+
+/// A repo's enrichment and summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoResult {
+    pub id: i64,
+    pub description: Option<String>,
+    pub languages_json: String,
+    pub languages_raw_json: String,
+    pub topics_json: String,
+    pub summary: String,
+    pub provenance: Provenance,
+    pub attempts: i64,
+}
+
+pub fn complete_repo(r: &RepoResult, now_ms: i64) -> Statement {
+    let p = &r.provenance;
+    Statement::new(
+        "UPDATE repos SET description = COALESCE(?2, description), languages = ?3, languages_raw = ?4, topics = ?5, \
+         summary = ?6, analysis_model = ?7, prompt_version = ?8, analysis_hash = ?9, analyzed_at = ?10, \
+         fallback_reason = ?11, processing_status = 'completed', processed_at = ?12, attempts = ?13, \
+         last_error = NULL, updated_at = ?12 WHERE id = ?1",
+        vec![
+            r.id.into(),
+            r.description.clone().into(),
+            r.languages_json.clone().into(),
+            r.languages_raw_json.clone().into(),
+            r.topics_json.clone().into(),
+            r.summary.clone().into(),
+            p.model.clone().into(),
+            p.prompt_version.clone().into(),
+            p.input_hash.clone().into(),
+            p.analyzed_at.into(),
+            p.fallback_reason.clone().into(),
+            now_ms.into(),
+            r.attempts.into(),
+        ],
+    )
+}
+
+/// An issue's fresh content and its analysis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueResult {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+    pub intro: String,
+    pub difficulty: i64,
+    pub first_steps_json: String,
+    pub skills_json: String,
+    pub provenance: Provenance,
+    pub attempts: i64,
+}
+
+pub fn complete_issue(r: &IssueResult, now_ms: i64) -> Statement {
+    let p = &r.provenance;
+    Statement::new(
+        "UPDATE issues SET title = ?2, body = ?3, intro = ?4, difficulty = ?5, first_steps = ?6, skills = ?7, \
+         analysis_model = ?8, prompt_version = ?9, analysis_hash = ?10, analyzed_at = ?11, fallback_reason = ?12, \
+         processing_status = 'completed', processed_at = ?13, attempts = ?14, last_error = NULL, updated_at = ?13 \
+         WHERE id = ?1",
+        vec![
+            r.id.into(),
+            r.title.clone().into(),
+            r.body.clone().into(),
+            r.intro.clone().into(),
+            r.difficulty.into(),
+            r.first_steps_json.clone().into(),
+            r.skills_json.clone().into(),
+            p.model.clone().into(),
+            p.prompt_version.clone().into(),
+            p.input_hash.clone().into(),
+            p.analyzed_at.into(),
+            p.fallback_reason.clone().into(),
+            now_ms.into(),
+            r.attempts.into(),
+        ],
+    )
+}
+
+/// An issue found closed upstream when the processor reached it.
+pub fn close_issue_processed(id: i64, attempts: i64, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE issues SET state = 'closed', processing_status = 'completed', processed_at = ?2, attempts = ?3, \
+         last_error = NULL, updated_at = ?2 WHERE id = ?1",
+        vec![id.into(), now_ms.into(), attempts.into()],
+    )
+}
+
+/// Which table a processed item lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemTable {
+    Repos,
+    Issues,
+}
+
+impl ItemTable {
+    fn name(self) -> &'static str {
+        match self {
+            ItemTable::Repos => "repos",
+            ItemTable::Issues => "issues",
+        }
+    }
+}
+
+/// A permanent failure: `failed`, with the reason and attempt count.
+pub fn fail_item(table: ItemTable, id: i64, reason: &str, attempts: i64, now_ms: i64) -> Statement {
+    Statement::new(
+        format!(
+            "UPDATE {} SET processing_status = 'failed', last_error = ?2, attempts = ?3, processed_at = ?4, \
+             updated_at = ?4 WHERE id = ?1",
+            table.name()
+        ),
+        vec![id.into(), reason.into(), attempts.into(), now_ms.into()],
+    )
+}
+
+/// A transient failure: still pending, with the last error, to be retried.
+pub fn note_item_retry(table: ItemTable, id: i64, reason: &str, attempts: i64) -> Statement {
+    Statement::new(
+        format!(
+            "UPDATE {} SET last_error = ?2, attempts = ?3 WHERE id = ?1",
+            table.name()
+        ),
+        vec![id.into(), reason.into(), attempts.into()],
+    )
+}
+
+/// A message that exhausted its retries: its item ends `failed` with the
+/// last error it recorded.
+pub fn dead_letter_repo(owner: &str, name: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE repos SET processing_status = 'failed', \
+         last_error = 'dead-lettered after ' || attempts || ' attempt(s): ' || COALESCE(last_error, 'no error recorded'), \
+         processed_at = ?3, updated_at = ?3 \
+         WHERE owner = ?1 AND name = ?2 AND processing_status != 'completed'",
+        vec![owner.into(), name.into(), now_ms.into()],
+    )
+}
+
+pub fn dead_letter_issue(owner: &str, name: &str, number: i64, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE issues SET processing_status = 'failed', \
+         last_error = 'dead-lettered after ' || attempts || ' attempt(s): ' || COALESCE(last_error, 'no error recorded'), \
+         processed_at = ?4, updated_at = ?4 \
+         WHERE number = ?3 AND processing_status != 'completed' \
+           AND repo_id = (SELECT id FROM repos WHERE owner = ?1 AND name = ?2)",
+        vec![owner.into(), name.into(), number.into(), now_ms.into()],
+    )
+}

@@ -19,7 +19,9 @@ pub fn var_or(env: &Env, name: &str, default: &str) -> String {
 
 /// A numeric var with a default.
 pub fn number_or<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> T {
-    var(env, name).and_then(|v| v.parse().ok()).unwrap_or(default)
+    var(env, name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Every configured secret value, for log redaction.

@@ -5,6 +5,7 @@
 //! of an invocation to R2, and reads configuration from the worker's vars and
 //! secrets. It holds no decisions: those live in the core.
 
+pub mod ai;
 pub mod config;
 pub mod logs;
 pub mod platform;

@@ -7,7 +7,12 @@ use worker::{Bucket, HttpMetadata};
 
 /// Put the log at `key`, charging one R2 subrequest. A failed write is
 /// reported (to the console) and never fails the invocation.
-pub async fn write_log<P: Platform>(p: &mut Metered<'_, P>, bucket: Option<&Bucket>, key: &str, book: &LogBook) -> bool {
+pub async fn write_log<P: Platform>(
+    p: &mut Metered<'_, P>,
+    bucket: Option<&Bucket>,
+    key: &str,
+    book: &LogBook,
+) -> bool {
     let Some(bucket) = bucket else {
         worker::console_warn!("no LOGS bucket bound; log {key} not written");
         return false;
@@ -18,7 +23,10 @@ pub async fn write_log<P: Platform>(p: &mut Metered<'_, P>, bucket: Option<&Buck
     }
     let result = bucket
         .put(key, book.to_jsonl().into_bytes())
-        .http_metadata(HttpMetadata { content_type: Some("application/x-ndjson".into()), ..Default::default() })
+        .http_metadata(HttpMetadata {
+            content_type: Some("application/x-ndjson".into()),
+            ..Default::default()
+        })
         .execute()
         .await;
     match result {

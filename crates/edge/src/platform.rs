@@ -10,7 +10,10 @@ use futures::future::{select, Either};
 use futures::pin_mut;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
-use worker::{BatchMessageBuilder, D1Database, Delay, Env, Fetch, Headers, Method, Queue, Request, RequestInit};
+use worker::{
+    BatchMessageBuilder, D1Database, Delay, Env, Fetch, Headers, Method, Queue, Request,
+    RequestInit,
+};
 
 /// How long one upstream fetch may take before it counts as a network error.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,14 +49,21 @@ fn bind_value(v: &SqlValue) -> JsValue {
 }
 
 /// Run statements as one D1 batch; rows per statement as JSON objects.
-pub async fn run_batch(db: &D1Database, statements: &[Statement]) -> Result<Vec<Vec<Value>>, String> {
+pub async fn run_batch(
+    db: &D1Database,
+    statements: &[Statement],
+) -> Result<Vec<Vec<Value>>, String> {
     if statements.is_empty() {
         return Ok(Vec::new());
     }
     let mut prepared = Vec::with_capacity(statements.len());
     for s in statements {
         let params: Vec<JsValue> = s.params.iter().map(bind_value).collect();
-        prepared.push(db.prepare(s.sql.clone()).bind(&params).map_err(|e| e.to_string())?);
+        prepared.push(
+            db.prepare(s.sql.clone())
+                .bind(&params)
+                .map_err(|e| e.to_string())?,
+        );
     }
     let results = db.batch(prepared).await.map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(results.len());
@@ -72,17 +82,31 @@ async fn fetch_once(request: &HttpRequest) -> Result<HttpResponse, String> {
         headers.set(k, v).map_err(|e| e.to_string())?;
     }
     let mut init = RequestInit::new();
-    init.with_method(if request.method == "POST" { Method::Post } else { Method::Get });
+    init.with_method(if request.method == "POST" {
+        Method::Post
+    } else {
+        Method::Get
+    });
     init.with_headers(headers);
     if let Some(body) = &request.body {
         init.with_body(Some(JsValue::from_str(body)));
     }
     let req = Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
-    let mut resp = Fetch::Request(req).send().await.map_err(|e| e.to_string())?;
+    let mut resp = Fetch::Request(req)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let status = resp.status_code();
     let headers: Vec<(String, String)> = resp.headers().entries().collect();
-    let body = resp.text().await.map_err(|e| format!("reading body: {e}"))?;
-    Ok(HttpResponse { status, headers, body })
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| format!("reading body: {e}"))?;
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// One fetch with a timeout.
@@ -93,7 +117,11 @@ pub async fn fetch(request: &HttpRequest) -> Result<HttpResponse, String> {
     pin_mut!(timer);
     match select(call, timer).await {
         Either::Left((result, _)) => result,
-        Either::Right(_) => Err(format!("timed out after {}s: {}", FETCH_TIMEOUT.as_secs(), request.url)),
+        Either::Right(_) => Err(format!(
+            "timed out after {}s: {}",
+            FETCH_TIMEOUT.as_secs(),
+            request.url
+        )),
     }
 }
 
@@ -106,17 +134,27 @@ impl Platform for WorkerPlatform {
         fetch(request).await
     }
 
-    async fn send_batch(&mut self, queue: QueueName, messages: &[QueueMessage], delay_secs: u64) -> Result<(), String> {
+    async fn send_batch(
+        &mut self,
+        queue: QueueName,
+        messages: &[QueueMessage],
+        delay_secs: u64,
+    ) -> Result<(), String> {
         let q = match queue {
             QueueName::Processing => self.processing.as_ref(),
             QueueName::Scrape => self.scrape.as_ref(),
         }
         .ok_or_else(|| format!("queue {queue:?} is not bound"))?;
-        let mut builder = BatchMessageBuilder::<Value>::new().messages(messages.iter().map(|m| m.to_json()));
+        // Typed messages serialise to plain JS objects; a serde_json::Value
+        // would become a JS Map, which the queue's JSON encoding drops.
+        let mut builder =
+            BatchMessageBuilder::<QueueMessage>::new().messages(messages.iter().cloned());
         if delay_secs > 0 {
             builder = builder.delay_seconds(delay_secs.min(43_200) as u32);
         }
-        q.send_batch(builder.build()).await.map_err(|e| e.to_string())
+        q.send_batch(builder.build())
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn sleep(&mut self, ms: u64) {

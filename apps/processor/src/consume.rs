@@ -1,0 +1,176 @@
+//! Consuming the processing queue and its dead-letter queue.
+
+use contribot_core::budget::Budget;
+use contribot_core::github::GithubAuth;
+use contribot_core::logrec::{self, fields, Level, LogBook};
+use contribot_core::platform::Metered;
+use contribot_core::process::{
+    self, AiBinding, AiMode, Decision, Delivery, NoBinding, ProcessConfig,
+};
+use contribot_core::store::{self, InvocationRecord};
+use contribot_edge::ai::WorkerAi;
+use contribot_edge::{config, logs, new_id, WorkerPlatform};
+use serde_json::{json, Value};
+use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Result};
+
+const SECRETS: [&str; 3] = ["GITHUB_TOKEN", "ADMIN_TOKEN", "CF_API_TOKEN"];
+
+fn ai_mode(env: &Env) -> std::result::Result<AiMode, String> {
+    AiMode::from_config(
+        &config::var_or(env, "AI_BACKEND", "binding"),
+        config::var(env, "AI_MODEL"),
+        config::var(env, "AI_REST_URL"),
+        config::var(env, "CF_ACCOUNT_ID"),
+        config::var(env, "CF_API_TOKEN"),
+    )
+}
+
+/// One invocation: process the batch, commit, then ack or retry each message.
+pub async fn batch(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
+    let messages = batch.messages()?;
+    let batch_id = new_id("batch-");
+    let level = Level::parse(&config::var_or(env, "LOG_LEVEL", "info")).unwrap_or(Level::Info);
+    let mut book = LogBook::new(&batch_id, &batch_id, level)
+        .with_secrets(config::secret_values(env, &SECRETS));
+    let mut platform = WorkerPlatform::from_env(env)?;
+    let mut p = Metered::new(
+        &mut platform,
+        Budget::from_config(config::var(env, "SUBREQUEST_BUDGET").as_deref()),
+    );
+    let started = p.now_ms();
+    let mode = match ai_mode(env) {
+        Ok(mode) => mode,
+        Err(e) => {
+            book.push(
+                started,
+                Level::Error,
+                "ai_config_invalid",
+                fields([("error", json!(e))]),
+            );
+            AiMode::Heuristic
+        }
+    };
+    let cfg = ProcessConfig {
+        api_base: config::var_or(env, "GITHUB_API_URL", "https://api.github.com"),
+        ai: mode,
+    };
+    let auth = GithubAuth::new(config::var(env, "GITHUB_TOKEN"));
+    let deliveries: Vec<Delivery> = messages
+        .iter()
+        .map(|m| Delivery {
+            message_id: m.id(),
+            body: m.body().clone(),
+        })
+        .collect();
+    let result = match WorkerAi::from_env(env, "AI") {
+        Some(mut ai) => {
+            run(
+                &mut p, &mut ai, &cfg, &auth, &batch_id, deliveries, &mut book,
+            )
+            .await
+        }
+        None => {
+            run(
+                &mut p,
+                &mut NoBinding,
+                &cfg,
+                &auth,
+                &batch_id,
+                deliveries,
+                &mut book,
+            )
+            .await
+        }
+    };
+    let key = logrec::log_key("processor", &batch_id, started);
+    let bucket = env.bucket("LOGS").ok();
+    match result {
+        Ok(report) => {
+            // The ledger row goes with the log: one more D1 call, then R2.
+            let subrequests = p.budget.used() + 2;
+            let summary = process::summary_json(&report, subrequests);
+            let record = InvocationRecord {
+                id: batch_id.clone(),
+                service: "processor",
+                run_id: None,
+                started_at: started,
+                finished_at: p.now_ms(),
+                subrequests,
+                budget: p.budget.limit(),
+                outcome: format!("{} acked, {} retried", report.acked, report.retried),
+                summary_json: summary.to_string(),
+                log_key: Some(key.clone()),
+            };
+            if let Err(e) = p.db(&[store::record_invocation(&record)]).await {
+                book.push(
+                    p.now_ms(),
+                    Level::Warn,
+                    "ledger_write_failed",
+                    fields([("error", json!(e.to_string()))]),
+                );
+            }
+            book.push_summary(p.now_ms(), summary);
+            logs::write_log(&mut p, bucket.as_ref(), &key, &book).await;
+            for (m, outcome) in messages.iter().zip(&report.outcomes) {
+                match outcome.decision {
+                    Decision::Ack => m.ack(),
+                    Decision::Retry { delay_secs } => m.retry_with_options(
+                        &QueueRetryOptionsBuilder::new()
+                            .with_delay_seconds(delay_secs.min(43_200) as u32)
+                            .build(),
+                    ),
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // Nothing was committed: every message goes back for a retry.
+            book.push(
+                p.now_ms(),
+                Level::Error,
+                "batch_failed",
+                fields([("error", json!(e.to_string()))]),
+            );
+            book.push_summary(p.now_ms(), json!({"messages": messages.len(), "acked": 0, "retried": messages.len(), "failed": 0, "ai_calls": 0, "fallbacks": 0, "subrequests_used": p.budget.used() + 1, "error": e.to_string()}));
+            logs::write_log(&mut p, bucket.as_ref(), &key, &book).await;
+            for m in &messages {
+                m.retry_with_options(
+                    &QueueRetryOptionsBuilder::new()
+                        .with_delay_seconds(30)
+                        .build(),
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run<B: AiBinding>(
+    p: &mut Metered<'_, WorkerPlatform>,
+    ai: &mut B,
+    cfg: &ProcessConfig,
+    auth: &GithubAuth,
+    invocation: &str,
+    deliveries: Vec<Delivery>,
+    book: &mut LogBook,
+) -> std::result::Result<process::BatchReport, contribot_core::platform::PlatformError> {
+    process::process_batch(p, ai, cfg, auth, invocation, deliveries, book).await
+}
+
+/// Dead letters: each message's item ends `failed`, with its last error.
+pub async fn dead_letters(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
+    let messages = batch.messages()?;
+    let platform = WorkerPlatform::from_env(env)?;
+    let now = contribot_edge::now_ms();
+    let stmts: Vec<_> = messages
+        .iter()
+        .flat_map(|m| process::dead_letter_statements(&m.id(), m.body(), now))
+        .collect();
+    contribot_edge::platform::run_batch(platform.db(), &stmts)
+        .await
+        .map_err(worker::Error::RustError)?;
+    for m in &messages {
+        m.ack();
+    }
+    Ok(())
+}
