@@ -142,13 +142,34 @@ struct Ctx<'c> {
     auth: &'c GithubAuth,
     invocation: &'c str,
     cursor: ScrapeCursor,
+    /// Everything this invocation did, for its summary.
     counters: RunCounters,
+    /// What is not yet persisted on the run row.
+    unsaved: RunCounters,
     log: &'c mut LogBook,
 }
 
 impl Ctx<'_> {
     fn log(&mut self, now: i64, level: Level, event: &str, f: Value) {
         self.log.push(now, level, event, f);
+    }
+
+    /// Count something in both the invocation's and the unsaved tallies.
+    fn bump(&mut self, f: impl Fn(&mut RunCounters)) {
+        f(&mut self.counters);
+        f(&mut self.unsaved);
+    }
+
+    /// The statement that persists the cursor and unsaved counters with a
+    /// phase's write, so an invocation cut off later resumes from here and
+    /// no count is lost or doubled. Call after the cursor has moved.
+    fn progress(&mut self) -> Statement {
+        let delta = std::mem::take(&mut self.unsaved);
+        store::save_progress(
+            &self.cursor.run_id,
+            &delta,
+            &serde_json::to_string(&self.cursor).unwrap_or_default(),
+        )
     }
 }
 
@@ -256,6 +277,8 @@ pub async fn run_invocation<P: Platform>(
                 String::new(),
             ));
         }
+        // Same continuation, retried after a cut-off: D1 holds its progress.
+        Some(stored) if stored.seq == message_cursor.seq => stored,
         _ => message_cursor,
     };
     log.push(
@@ -271,6 +294,7 @@ pub async fn run_invocation<P: Platform>(
         invocation,
         cursor,
         counters: RunCounters::default(),
+        unsaved: RunCounters::default(),
         log,
     };
     let mut yielded: Option<(u64, String)> = None;
@@ -320,7 +344,7 @@ pub async fn run_invocation<P: Platform>(
         log_key: Some(log_key.clone()),
     };
     p.db(&[
-        store::advance_run(&run_id, &ctx.counters, subrequests, &progress, now),
+        store::advance_run(&run_id, &ctx.unsaved, subrequests, &progress, now),
         store::record_invocation(&record),
     ])
     .await?;
@@ -404,7 +428,7 @@ async fn fetch_text<P: Platform>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        ctx.counters.github_requests += 1;
+        ctx.bump(|c| c.github_requests += 1);
         let failure = match p.fetch(&req).await {
             Ok(resp) => match resp.failure() {
                 None => return Ok(Ok(resp.body)),
@@ -527,7 +551,8 @@ async fn list_phase<P: Platform>(
             fields([("warning", json!(w))]),
         );
     }
-    ctx.counters.repos_skipped += list.skipped.len() as i64;
+    let skipped = list.skipped.len() as i64;
+    ctx.bump(|c| c.repos_skipped += skipped);
     let text_hash = hash::text_hash(&text);
     if source.and_then(|s| s.last_good_hash.as_deref()) == Some(text_hash.as_str()) {
         ctx.log(
@@ -552,6 +577,11 @@ async fn list_phase<P: Platform>(
         stmts
             .statements
             .push(store::source_good(&source_id, text_hash.as_str(), now));
+        ctx.cursor.phase = ScrapePhase::Repos;
+        ctx.cursor.position = 0;
+        ctx.cursor.owner = None;
+        ctx.cursor.name = None;
+        stmts.statements.push(ctx.progress());
         p.db(&stmts.statements).await?;
         ctx.log(
             now,
@@ -765,7 +795,7 @@ async fn graphql<P: Platform>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        ctx.counters.github_requests += 1;
+        ctx.bump(|c| c.github_requests += 1);
         let result = match p.fetch(&req).await {
             Ok(resp) => github::decode_scrape(&resp, queries.len()),
             Err(PlatformError::Network(m)) => Err(classify_network(&m)),
@@ -775,7 +805,8 @@ async fn graphql<P: Platform>(
         match result {
             Ok(answer) => {
                 if let Some(rl) = &answer.rate_limit {
-                    ctx.counters.graphql_points += rl.cost;
+                    let cost = rl.cost;
+                    ctx.bump(|c| c.graphql_points += cost);
                 }
                 ctx.log(
                     now,
@@ -945,14 +976,23 @@ async fn repos_step<P: Platform>(
             _ => {}
         }
     }
-    if !plan.statements.is_empty() {
-        p.db(&plan.statements).await?;
+    ctx.bump(|c| {
+        c.repos_seen += plan.repos_seen;
+        c.repos_changed += plan.repos_changed;
+        c.repos_skipped += plan.repos_skipped;
+        c.issues_upserted += plan.issues_upserted;
+        c.issues_closed += plan.issues_closed;
+    });
+    if plan.done > 0 {
+        let last = &work[plan.done - 1].row;
+        ctx.cursor.owner = Some(last.owner.clone());
+        ctx.cursor.name = Some(last.name.clone());
+        ctx.cursor.position += plan.done as u32;
     }
-    ctx.counters.repos_seen += plan.repos_seen;
-    ctx.counters.repos_changed += plan.repos_changed;
-    ctx.counters.repos_skipped += plan.repos_skipped;
-    ctx.counters.issues_upserted += plan.issues_upserted;
-    ctx.counters.issues_closed += plan.issues_closed;
+    // The step's changes and the run's progress commit together.
+    let mut statements = plan.statements.clone();
+    statements.push(ctx.progress());
+    p.db(&statements).await?;
     ctx.log(
         now,
         Level::Info,
@@ -965,12 +1005,6 @@ async fn repos_step<P: Platform>(
             ("issues_closed", json!(plan.issues_closed)),
         ]),
     );
-    if plan.done > 0 {
-        let last = &work[plan.done - 1].row;
-        ctx.cursor.owner = Some(last.owner.clone());
-        ctx.cursor.name = Some(last.name.clone());
-        ctx.cursor.position += plan.done as u32;
-    }
     match wait {
         Some((delay_secs, reason)) => Ok(Flow::Yield { delay_secs, reason }),
         None if plan.done < work.len() => Ok(Flow::Yield {
@@ -1201,10 +1235,12 @@ async fn drain_step<P: Platform>(
             Err(e) => return Err(e),
         }
     }
+    ctx.bump(|c| c.messages_queued += sent as i64);
     if sent > 0 {
-        p.db(&store::mark_queued(&items[..sent])).await?;
+        let mut statements = store::mark_queued(&items[..sent]);
+        statements.push(ctx.progress());
+        p.db(&statements).await?;
     }
-    ctx.counters.messages_queued += sent as i64;
     let now = p.now_ms();
     ctx.log(
         now,

@@ -160,6 +160,31 @@ pub fn advance_run(
     )
 }
 
+/// Persist a run's cursor and add counters, mid-invocation (with a phase's
+/// own write, in the same batch).
+pub fn save_progress(run_id: &str, c: &RunCounters, cursor_json: &str) -> Statement {
+    Statement::new(
+        "UPDATE scrape_runs SET cursor = ?2, \
+           repos_seen = repos_seen + ?3, repos_changed = repos_changed + ?4, repos_skipped = repos_skipped + ?5, \
+           issues_upserted = issues_upserted + ?6, issues_closed = issues_closed + ?7, \
+           messages_queued = messages_queued + ?8, github_requests = github_requests + ?9, \
+           graphql_points = graphql_points + ?10 \
+         WHERE id = ?1 AND status = 'running'",
+        vec![
+            run_id.into(),
+            cursor_json.into(),
+            c.repos_seen.into(),
+            c.repos_changed.into(),
+            c.repos_skipped.into(),
+            c.issues_upserted.into(),
+            c.issues_closed.into(),
+            c.messages_queued.into(),
+            c.github_requests.into(),
+            c.graphql_points.into(),
+        ],
+    )
+}
+
 /// One invocation's row in the budget ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InvocationRecord {

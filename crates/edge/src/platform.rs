@@ -1,5 +1,6 @@
 //! contribot-core's `Platform` over workers-rs bindings.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use contribot_core::github::{HttpRequest, HttpResponse};
@@ -18,11 +19,21 @@ use worker::{
 /// How long one upstream fetch may take before it counts as a network error.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Set once an invocation of this isolate has been cut off by the
+/// `FAULT_CUT_AFTER_SUBREQUESTS` fault, so the fault fires only once.
+static CUT_DONE: AtomicBool = AtomicBool::new(false);
+
 /// The bindings one invocation uses.
 pub struct WorkerPlatform {
     db: D1Database,
     processing: Option<Queue>,
     scrape: Option<Queue>,
+    calls: u32,
+    /// Fault injection for the end-to-end suite: the first invocation to
+    /// reach this many subrequests is cut off there, as the platform's
+    /// subrequest limit would cut it (every later call fails).
+    cut_after: Option<u32>,
+    cut: bool,
 }
 
 impl WorkerPlatform {
@@ -31,7 +42,25 @@ impl WorkerPlatform {
             db: env.d1("DB")?,
             processing: env.queue("PROCESSING_QUEUE").ok(),
             scrape: env.queue("SCRAPE_QUEUE").ok(),
+            calls: 0,
+            cut_after: crate::config::var(env, "FAULT_CUT_AFTER_SUBREQUESTS")
+                .and_then(|v| v.parse().ok()),
+            cut: false,
         })
+    }
+
+    fn count_call(&mut self) -> Result<(), String> {
+        self.calls += 1;
+        if self.cut {
+            return Err("Too many subrequests. (injected cut-off)".into());
+        }
+        if let Some(limit) = self.cut_after {
+            if self.calls > limit && !CUT_DONE.swap(true, Ordering::SeqCst) {
+                self.cut = true;
+                return Err("Too many subrequests. (injected cut-off)".into());
+            }
+        }
+        Ok(())
     }
 
     pub fn db(&self) -> &D1Database {
@@ -127,10 +156,12 @@ pub async fn fetch(request: &HttpRequest) -> Result<HttpResponse, String> {
 
 impl Platform for WorkerPlatform {
     async fn db_batch(&mut self, statements: &[Statement]) -> Result<Vec<Vec<Value>>, String> {
+        self.count_call()?;
         run_batch(&self.db, statements).await
     }
 
     async fn fetch(&mut self, request: &HttpRequest) -> Result<HttpResponse, String> {
+        self.count_call()?;
         fetch(request).await
     }
 
@@ -144,7 +175,9 @@ impl Platform for WorkerPlatform {
             QueueName::Processing => self.processing.as_ref(),
             QueueName::Scrape => self.scrape.as_ref(),
         }
-        .ok_or_else(|| format!("queue {queue:?} is not bound"))?;
+        .ok_or_else(|| format!("queue {queue:?} is not bound"))?
+        .clone();
+        self.count_call()?;
         // Typed messages serialise to plain JS objects; a serde_json::Value
         // would become a JS Map, which the queue's JSON encoding drops.
         let mut builder =
