@@ -1,4 +1,4 @@
-// End-to-end harness: runs the COMPILED workers (apps/*/build/worker) in
+// End-to-end harness: runs the COMPILED workers (apps/*/build, from worker-build) in
 // Miniflare, configured from the same wrangler-*.toml files that deploy them,
 // and starts the upstream simulator they talk to.
 //
