@@ -4,6 +4,7 @@
 //! - `setup`: install the toolchain (`scripts/setup.sh`).
 //! - `build [scraper|processor|all] [--dev]`: build the workers with
 //!   worker-build, fully offline.
+//! - `run`: the whole pipeline locally, with a report.
 //! - `test`: native tests, worker builds, then the end-to-end suite that drives
 //!   the compiled workers in Miniflare.
 //!
@@ -11,6 +12,7 @@
 //! themselves (setup's installers use crates.io and the npm registry).
 
 mod build;
+mod run;
 mod test;
 mod toolchain;
 
@@ -26,6 +28,10 @@ tasks:
   build [scraper|processor|all] [--dev] build the workers into apps/<name>/build
                                         (release unless --dev; default: all)
   test                                  native tests, worker builds, end-to-end suite
+  run [--keep] [--seed N] [--ai heuristic|rest]
+                                        the whole pipeline locally: simulator,
+                                        both workers in wrangler dev, a scrape,
+                                        progress until drained, a report
 ";
 
 /// A task failure, already phrased for the person at the terminal.
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
             build::build(&request)
         }),
         "test" => test::run(rest),
+        "run" => run::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -42,10 +42,20 @@ pub fn run(args: &[String]) -> Result<()> {
         && report.step("build workers", |_| {
             build::build(&BuildRequest::all_release())
         })
-        && report.step("build simulator", |_| {
+        && report.step("build simulator and ops", |_| {
             toolchain::run(
                 cargo()
-                    .args(["build", "-p", "contribot-sim", "--bin", "upstream-sim"])
+                    .args([
+                        "build",
+                        "-p",
+                        "contribot-sim",
+                        "--bin",
+                        "upstream-sim",
+                        "-p",
+                        "contribot-ops",
+                        "--bin",
+                        "ops",
+                    ])
                     .current_dir(&root),
             )
         })
@@ -256,7 +266,7 @@ impl Report {
             "setup",
             "native tests",
             "build workers",
-            "build simulator",
+            "build simulator and ops",
             "e2e tests",
         ];
         for name in steps.iter().skip(self.steps.len()) {

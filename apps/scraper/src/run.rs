@@ -14,12 +14,12 @@ use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Result};
 
 const SECRETS: [&str; 2] = ["GITHUB_TOKEN", "ADMIN_TOKEN"];
 
-fn log_book(env: &Env, run_id: &str, invocation: &str) -> LogBook {
+pub(crate) fn log_book(env: &Env, run_id: &str, invocation: &str) -> LogBook {
     let level = Level::parse(&config::var_or(env, "LOG_LEVEL", "info")).unwrap_or(Level::Info);
     LogBook::new(run_id, invocation, level).with_secrets(config::secret_values(env, &SECRETS))
 }
 
-fn budget(env: &Env) -> Budget {
+pub(crate) fn budget(env: &Env) -> Budget {
     Budget::from_config(config::var(env, "SUBREQUEST_BUDGET").as_deref())
 }
 

@@ -133,6 +133,19 @@ pub fn classify_github(meta: &ResponseMeta<'_>, body: &str) -> Option<Failure> {
     })
 }
 
+/// Classify a successful answer whose body should be one JSON document.
+/// A body that ends before its document does was cut off in transit, like a
+/// dropped connection: transient, fetch it again. A complete document that
+/// is wrong is the sender's doing and is left to the caller's parser.
+pub fn classify_json_body(what: &str, body: &str) -> Option<Failure> {
+    match serde_json::from_str::<serde::de::IgnoredAny>(body) {
+        Err(e) if e.is_eof() => Some(Failure::transient(format!(
+            "{what} body ends mid-document, cut off in transit ({e})"
+        ))),
+        _ => None,
+    }
+}
+
 /// Classify a transport error (no HTTP response at all).
 pub fn classify_network(message: &str) -> Failure {
     if crate::budget::is_platform_subrequest_error(message) {
@@ -178,6 +191,23 @@ mod tests {
         };
         let f = classify_github(&m, "").unwrap();
         assert_eq!(f.delay_secs(0, 1), 7);
+    }
+
+    #[test]
+    fn a_json_body_cut_off_in_transit_is_transient_but_a_complete_wrong_one_is_not() {
+        let whole = r#"{"repositories": [{"name": "a", "link": "https://github.com/o/r"}]}"#;
+        assert_eq!(classify_json_body("data.json", whole), None);
+        let cut = &whole[..whole.len() / 2];
+        let f = classify_json_body("data.json", cut).unwrap();
+        assert!(matches!(f, Failure::Transient { .. }), "{f:?}");
+        assert!(f.reason().starts_with("data.json body ends mid-document"));
+        assert!(
+            classify_json_body("data.json", "").is_some(),
+            "an empty body is cut off too"
+        );
+        // Complete but invalid: the parser reports it, no refetch.
+        assert_eq!(classify_json_body("data.json", "{\"a\": tru}"), None);
+        assert_eq!(classify_json_body("data.json", "<html>502</html>"), None);
     }
 
     #[test]

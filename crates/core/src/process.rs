@@ -29,6 +29,13 @@ use crate::store::{self, ItemTable, ProcIssueRow, ProcRepoRow, Provenance};
 
 /// Kept back for the closing D1 write and the R2 log.
 pub const CLOSING_RESERVE: u32 = 2;
+/// A transient enrich failure (5xx, 429, a secondary limit, a cut-off body)
+/// is retried in place up to this many times, when its wait is short and
+/// the budget still covers the items' AI calls; past that, the queue retries
+/// the messages. Without it one blip per delivery would dead-letter a batch.
+pub const ENRICH_INLINE_RETRIES: u32 = 2;
+/// The longest wait an in-place retry may take.
+pub const MAX_INLINE_WAIT_SECS: u64 = 10;
 
 /// Which AI backend analyses.
 #[derive(Clone, PartialEq, Eq)]
@@ -406,11 +413,40 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
         let only: Vec<EnrichTarget> = targets.iter().map(|(_, t)| t.clone()).collect();
         let body = github::enrich_request_body(&only);
         let req = github::graphql_request(&cfg.api_base, auth, invocation, &body);
-        report.github_requests += 1;
-        let answer = match p.fetch(&req).await {
-            Ok(resp) => github::decode_enrich(&resp, &only),
-            Err(PlatformError::Network(m)) => Err(classify_network(&m)),
-            Err(e) => return Err(e),
+        // What must stay affordable after a retry: every item's AI calls
+        // (one retry each) and the closing writes.
+        let after_enrich = 2 * only.len() as u32 + CLOSING_RESERVE;
+        let mut attempt = 0;
+        let answer = loop {
+            attempt += 1;
+            report.github_requests += 1;
+            let answer = match p.fetch(&req).await {
+                Ok(resp) => github::decode_enrich(&resp, &only),
+                Err(PlatformError::Network(m)) => Err(classify_network(&m)),
+                Err(e) => return Err(e),
+            };
+            let Err(f) = &answer else { break answer };
+            let now_secs = (p.now_ms() / 1000) as u64;
+            let wait = f.delay_secs(now_secs, attempt);
+            let retry = matches!(f, Failure::Transient { .. })
+                && attempt <= ENRICH_INLINE_RETRIES
+                && wait <= MAX_INLINE_WAIT_SECS
+                && p.budget.can_afford(1 + after_enrich);
+            log.push(
+                p.now_ms(),
+                Level::Warn,
+                "enrich_failed",
+                fields([
+                    ("items", json!(only.len())),
+                    ("attempt", json!(attempt)),
+                    ("failure", json!(f)),
+                    ("retry_in_secs", json!(retry.then_some(wait.max(1)))),
+                ]),
+            );
+            if !retry {
+                break answer;
+            }
+            p.sleep(wait.max(1) * 1000).await;
         };
         match answer {
             Ok(list) => {

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::failure::{classify_network, Failure};
+use crate::failure::{classify_json_body, classify_network, Failure};
 use crate::github::{
     self, GithubAuth, HttpRequest, IssueMeta, RepoOutcome, RepoQuery, RepoState, ScrapeAnswer,
 };
@@ -418,11 +418,14 @@ pub fn summary_json(c: &RunCounters, subrequests: u32, continued: bool, duration
 
 // ------------------------------------------------------------------ list
 
+/// GET a list document, retrying transient failures in place. `check`
+/// classifies a successful body (e.g. one cut off in transit) as a failure.
 async fn fetch_text<P: Platform>(
     p: &mut Metered<'_, P>,
     ctx: &mut Ctx<'_>,
     url: &str,
     needed_after: u32,
+    check: impl Fn(&str) -> Option<Failure>,
 ) -> Result<Result<String, Failure>, PlatformError> {
     let req = github::get_request(url, None, ctx.invocation, None);
     let mut attempt = 0;
@@ -430,7 +433,7 @@ async fn fetch_text<P: Platform>(
         attempt += 1;
         ctx.bump(|c| c.github_requests += 1);
         let failure = match p.fetch(&req).await {
-            Ok(resp) => match resp.failure() {
+            Ok(resp) => match resp.failure().or_else(|| check(&resp.body)) {
                 None => return Ok(Ok(resp.body)),
                 Some(f) => f,
             },
@@ -485,7 +488,9 @@ async fn list_phase<P: Platform>(
     let source_id = ctx.cursor.source.clone();
     let mut errors: Vec<String> = Vec::new();
     let mut parsed: Option<(ParsedList, String, &str)> = None;
-    match fetch_text(p, ctx, &ctx.cfg.list_data_url.clone(), 3).await? {
+    // A data.json cut off in transit is fetched again, not taken for a broken list.
+    let cut_off = |body: &str| classify_json_body("data.json", body);
+    match fetch_text(p, ctx, &ctx.cfg.list_data_url.clone(), 3, cut_off).await? {
         Ok(text) => match list::parse_data_json(&text) {
             Ok(list) => parsed = Some((list, text, "data.json")),
             Err(e) => errors.push(format!("data.json unusable: {e}")),
@@ -493,7 +498,7 @@ async fn list_phase<P: Platform>(
         Err(f) => errors.push(format!("data.json fetch failed: {f}")),
     }
     if parsed.is_none() && p.budget.can_afford(3 + CLOSING_RESERVE) {
-        match fetch_text(p, ctx, &ctx.cfg.list_readme_url.clone(), 2).await? {
+        match fetch_text(p, ctx, &ctx.cfg.list_readme_url.clone(), 2, |_| None).await? {
             Ok(text) => match list::parse_readme(&text) {
                 Ok(list) if !list.repos.is_empty() => parsed = Some((list, text, "README.md")),
                 Ok(_) => errors.push("README fallback lists no GitHub repos".into()),
@@ -1059,11 +1064,11 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64) -> Step
                 blocked = true;
                 continue;
             }
-            WorkStatus::Missing(_) => {
+            WorkStatus::Missing(message) => {
                 plan.repos_skipped += 1;
                 if w.row.upstream_status != "not_found" {
                     plan.statements
-                        .push(store::mark_repo_upstream_missing(w.row.id, now_ms));
+                        .push(store::mark_repo_upstream_missing(w.row.id, message, now_ms));
                 }
             }
             WorkStatus::Complete => {

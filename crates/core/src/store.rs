@@ -446,11 +446,17 @@ pub fn update_repo_state(r: &RepoWrite, now_ms: i64) -> Statement {
 }
 
 /// A repo GitHub no longer has (NOT_FOUND).
-pub fn mark_repo_upstream_missing(id: i64, now_ms: i64) -> Statement {
+/// It cannot be processed, so it is `failed` with GitHub's reason.
+pub fn mark_repo_upstream_missing(id: i64, reason: &str, now_ms: i64) -> Statement {
     Statement::new(
-        "UPDATE repos SET upstream_status = 'not_found', updated_at = ?2 \
+        "UPDATE repos SET upstream_status = 'not_found', processing_status = 'failed', \
+         last_error = ?3, processed_at = ?2, updated_at = ?2 \
          WHERE id = ?1 AND upstream_status IS NOT 'not_found'",
-        vec![id.into(), now_ms.into()],
+        vec![
+            id.into(),
+            now_ms.into(),
+            format!("not found on GitHub: {reason}").into(),
+        ],
     )
 }
 

@@ -1181,12 +1181,15 @@ fn mark_repo_upstream_missing_writes_only_on_change() {
     seed_listed(&conn, &many_listed(1));
     let id = id_of(&conn, "owner000", "repo-0");
     assert_eq!(
-        written(&conn, &[store::mark_repo_upstream_missing(id, NOW)]),
+        written(&conn, &[store::mark_repo_upstream_missing(id, "gone", NOW)]),
         1
     );
     assert_eq!(repo_column(&conn, id, "upstream_status"), "not_found");
     assert_eq!(
-        written(&conn, &[store::mark_repo_upstream_missing(id, NOW + DAY)]),
+        written(
+            &conn,
+            &[store::mark_repo_upstream_missing(id, "gone", NOW + DAY)]
+        ),
         0
     );
     assert_eq!(repo_column(&conn, id, "updated_at"), NOW);
@@ -1755,7 +1758,7 @@ fn every_builder_stays_within_d1_parameter_limit() {
         NOW,
     ));
     all.push(store::note_run_error("run-1", "why"));
-    all.push(store::mark_repo_upstream_missing(1, NOW));
+    all.push(store::mark_repo_upstream_missing(1, "gone", NOW));
     all.extend(store::upsert_issues(&issues, NOW));
     all.extend(store::close_issues(1, &ids, NOW));
     all.push(store::outbox(1000));
@@ -2001,7 +2004,11 @@ fn missing_repo_is_marked_once() {
     let plan = plan_step(&[gone(&row)], &stored, NOW);
     assert_eq!(
         plan.statements,
-        vec![store::mark_repo_upstream_missing(5, NOW)]
+        vec![store::mark_repo_upstream_missing(
+            5,
+            "Could not resolve to a Repository",
+            NOW
+        )]
     );
     assert_eq!((plan.done, plan.repos_skipped), (1, 1));
     let already = RepoRow {

@@ -1,0 +1,380 @@
+// The fault matrix: the compiled workers against a simulator that fails on
+// purpose. One fault-free pipeline (scraper + processor + AI stand-in) gives
+// the reference D1 state; every scenario then runs a fresh pipeline from the
+// same seed with its faults and must end in that same state, within budget,
+// with every failure and fallback carrying its reason.
+//
+// GitHub fault kinds run one per scraper-only pipeline (cheap, and each kind
+// is shown to fire on its own), then all together across scraper and
+// processor. AI faults, duplicate deliveries and a cut-off invocation each
+// get a full pipeline.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import {
+  BUDGET,
+  CRON,
+  finalState,
+  invariantProblems,
+  parseJsonl,
+  processingMessages,
+  runScrape,
+  sendAll,
+  setFaults,
+  simCounters,
+  snapshot,
+  startPipeline,
+  stateDiff,
+  waitDrained,
+  waitQuiet,
+} from "./contribot.mjs";
+
+const SEED = 42;
+const AI_MODEL = "@cf/meta/llama-3.1-8b-instruct";
+const AI_BINDING = { module: "crates/upstream-sim/js/ai-binding.mjs", env: {} };
+
+/** A scraper + processor pipeline with the AI stand-in. */
+function fullPipeline(options = {}) {
+  return startPipeline({ seed: SEED, vars: { AI_BACKEND: "binding" }, aiBinding: AI_BINDING, ...options });
+}
+
+/** The scraper alone: its items stay queued, unprocessed. */
+function scraperPipeline(options = {}) {
+  return startPipeline({ seed: SEED, configs: ["wrangler-scraper.toml"], ...options });
+}
+
+let base; // the fault-free pipeline, kept open for the duplicate-delivery test
+let reference; // its final D1 state
+let baseRun;
+let baseAiCalls;
+
+before(async () => {
+  base = await fullPipeline();
+  baseRun = await runScrape(base);
+  await waitDrained(base);
+  await waitQuiet(base);
+  reference = await finalState(base);
+  baseAiCalls = (await simCounters(base)).ai_calls_total;
+});
+
+after(async () => {
+  await base?.close();
+});
+
+/** The scraper's columns only (what a scraper-only pipeline can match). */
+function scraperView(state) {
+  const strip = (rows) => rows.map(({ processing_status, ...rest }) => rest);
+  return { repos: strip(state.repos), issues: strip(state.issues) };
+}
+
+async function assertInvariants(p, options) {
+  const problems = await invariantProblems(p, options);
+  assert.deepEqual(problems, [], problems.join("\n"));
+}
+
+function assertSameState(actual, expected, what) {
+  const diff = stateDiff(expected, actual);
+  assert.deepEqual(diff, [], `${what} differs from the fault-free run:\n${diff.join("\n")}`);
+}
+
+function assertFired(counters, kinds) {
+  for (const kind of kinds) {
+    assert.ok((counters.faults_by_kind[kind] ?? 0) > 0, `fault ${kind} never fired: ${JSON.stringify(counters.faults_by_kind)}`);
+  }
+}
+
+async function runOfScenario(p) {
+  const run = await runScrape(p);
+  assert.equal(run.status, "completed", `run ended ${run.status}: ${run.error}`);
+  return run;
+}
+
+async function deadLetters(p) {
+  return p.all("SELECT queue, reason FROM dead_letters");
+}
+
+test("fault-free baseline: every listed repo and labelled issue stored and analysed by AI, within budget", async () => {
+  assert.equal(baseRun.status, "completed", `baseline run ended ${baseRun.status}: ${baseRun.error}`);
+  assert.equal(reference.repos.length, 222);
+  assert.ok(reference.issues.length > 1000, `${reference.issues.length} issues`);
+  for (const r of reference.repos) {
+    if (r.content_hash) assert.equal(r.processing_status, "completed", `${r.owner}/${r.name}`);
+  }
+  for (const i of reference.issues) {
+    assert.equal(i.state, "open");
+    assert.equal(i.processing_status, "completed", `${i.repo}#${i.number}`);
+  }
+  const fallbacks = await base.first(
+    "SELECT (SELECT COUNT(*) FROM repos WHERE analysis_model IS NOT NULL AND analysis_model <> ?1) + (SELECT COUNT(*) FROM issues WHERE analysis_model <> ?1) AS n",
+    AI_MODEL,
+  );
+  assert.equal(fallbacks.n, 0, "no fallback without faults");
+  assert.deepEqual(await deadLetters(base), []);
+  await assertInvariants(base);
+});
+
+test("every processing message delivered twice after a run: no AI call, no write, no extra row", async () => {
+  const before = await snapshot(base);
+  const runs = await base.all("SELECT * FROM scrape_runs");
+  const bodies = await processingMessages(base);
+  assert.equal(bodies.length, baseAiCalls, "one message per analysed item");
+  const producer = await base.stack.producer("PROCESSING_QUEUE", "contribot-scraper");
+  const invocationsBefore = (await base.first("SELECT COUNT(*) AS n FROM invocations WHERE service = 'processor'")).n;
+  await sendAll(producer, bodies);
+  await sendAll(producer, bodies);
+  // Wait for every duplicate to be consumed: the processor logs one line per message.
+  await base.stack.waitFor(
+    async () => {
+      const rows = await base.all("SELECT summary FROM invocations WHERE service = 'processor' ORDER BY started_at");
+      const seen = rows.slice(invocationsBefore).reduce((n, r) => n + JSON.parse(r.summary).messages, 0);
+      return seen >= bodies.length * 2;
+    },
+    { timeoutMs: 240_000, intervalMs: 500, message: "the duplicates to be consumed" },
+  );
+  await waitQuiet(base);
+  const rows = await base.all("SELECT summary FROM invocations WHERE service = 'processor' ORDER BY started_at");
+  const summaries = rows.slice(invocationsBefore).map((r) => JSON.parse(r.summary));
+  const total = (k) => summaries.reduce((n, s) => n + s[k], 0);
+  assert.equal(total("messages"), bodies.length * 2);
+  assert.equal(total("skipped"), bodies.length * 2, "every duplicate skipped as already analysed");
+  assert.equal(total("ai_calls"), 0);
+  assert.equal(total("github_requests"), 0);
+  assert.equal((await simCounters(base)).ai_calls_total, baseAiCalls, "no AI call");
+  assert.deepEqual(await snapshot(base), before, "no repo or issue row changed");
+  assert.deepEqual(await base.all("SELECT * FROM scrape_runs"), runs);
+  assert.deepEqual(await deadLetters(base), []);
+  await assertInvariants(base);
+});
+
+// --------------------------------------------------------- GitHub, one by one
+
+const GITHUB_KINDS = [
+  {
+    name: "20% GitHub 5xx (500 and 502 on GraphQL and the raw list)",
+    rules: [
+      { route: "graphql", kind: "status_500", rate: 0.1 },
+      { route: "graphql", kind: "status_502", rate: 0.1 },
+      { route: "raw", kind: "status_502", rate: 0.2 },
+      // The list fetch fails once for certain, so the raw route is shown to be hit.
+      { route: "raw", kind: "status_500", rate: 1.0, max_count: 1 },
+    ],
+    fired: ["status_500", "status_502"],
+  },
+  {
+    name: "429 with Retry-After: 1",
+    rules: [
+      { route: "graphql", kind: "rate_limit_429", rate: 0.25, retry_after_secs: 1 },
+      { route: "raw", kind: "rate_limit_429", rate: 1.0, retry_after_secs: 1, max_count: 1 },
+    ],
+    fired: ["rate_limit_429"],
+  },
+  {
+    name: "403 secondary rate limit",
+    rules: [
+      { route: "graphql", kind: "secondary_rate_limit_403", rate: 0.25, retry_after_secs: 1 },
+      { route: "raw", kind: "secondary_rate_limit_403", rate: 1.0, retry_after_secs: 1, max_count: 1 },
+    ],
+    fired: ["secondary_rate_limit_403"],
+  },
+  {
+    name: "truncated JSON bodies",
+    rules: [
+      { route: "graphql", kind: "truncated_json", rate: 0.25 },
+      { route: "raw", kind: "truncated_json", rate: 1.0, max_count: 1 },
+    ],
+    fired: ["truncated_json"],
+  },
+  {
+    name: "200 ms of added latency",
+    rules: [
+      { route: "graphql", kind: "latency", rate: 1.0, latency_ms: 200 },
+      { route: "raw", kind: "latency", rate: 1.0, latency_ms: 200 },
+    ],
+    fired: ["latency"],
+  },
+];
+
+for (const kind of GITHUB_KINDS) {
+  test(`scraper under ${kind.name}: same repos and issues as without faults, within budget`, async () => {
+    const p = await scraperPipeline();
+    try {
+      await setFaults(p, kind.rules);
+      const run = await runOfScenario(p);
+      const counters = await simCounters(p);
+      assertFired(counters, kind.fired);
+      assertSameState(scraperView(await finalState(p)), scraperView(reference), kind.name);
+      // Nothing was queued twice or lost: one message per stored item.
+      assert.equal(run.messages_queued, baseRun.messages_queued);
+      await assertInvariants(p);
+    } finally {
+      await p.close();
+    }
+  });
+}
+
+// ---------------------------------------------------- GitHub, all at once
+
+test("every GitHub fault at once, across scraper and processor: same final state, every item completed", async () => {
+  const p = await fullPipeline();
+  try {
+    await setFaults(p, [
+      { route: "graphql", kind: "status_500", rate: 0.06 },
+      { route: "graphql", kind: "status_502", rate: 0.06 },
+      { route: "graphql", kind: "rate_limit_429", rate: 0.05, retry_after_secs: 1 },
+      { route: "graphql", kind: "secondary_rate_limit_403", rate: 0.05, retry_after_secs: 1 },
+      { route: "graphql", kind: "truncated_json", rate: 0.05 },
+      { route: "graphql", kind: "latency", rate: 0.2, latency_ms: 200 },
+      { route: "raw", kind: "status_502", rate: 1.0, max_count: 1 },
+    ]);
+    await runOfScenario(p);
+    await waitDrained(p);
+    await waitQuiet(p);
+    const counters = await simCounters(p);
+    assertFired(counters, ["status_500", "status_502", "rate_limit_429", "secondary_rate_limit_403", "truncated_json", "latency"]);
+    assertSameState(await finalState(p), reference, "all GitHub faults");
+    assert.equal(counters.ai_calls_total, baseAiCalls, "each item analysed exactly once");
+    await assertInvariants(p);
+  } finally {
+    await p.close();
+  }
+});
+
+// ------------------------------------------------------------------ AI
+
+test("AI returns malformed output 30% of the time: every item completed, fallbacks labelled heuristic-v1 with the reason", async () => {
+  const p = await fullPipeline();
+  try {
+    await setFaults(p, [{ route: "ai_binding", kind: "ai_malformed_json", rate: 0.3 }]);
+    await runOfScenario(p);
+    await waitDrained(p);
+    await waitQuiet(p);
+    assertSameState(await finalState(p), reference, "malformed AI output");
+    const items = await p.all(
+      "SELECT 'repo' AS kind, analysis_model, fallback_reason FROM repos WHERE content_hash IS NOT NULL UNION ALL SELECT 'issue', analysis_model, fallback_reason FROM issues",
+    );
+    const fell = items.filter((i) => i.analysis_model === "heuristic-v1");
+    assert.ok(fell.length > 0, "some items fell back");
+    for (const i of fell) assert.match(i.fallback_reason, /AI returned invalid output twice/);
+    for (const i of items.filter((i) => i.analysis_model !== "heuristic-v1")) {
+      assert.equal(i.analysis_model, AI_MODEL);
+      assert.equal(i.fallback_reason, null);
+    }
+    // Each malformed answer cost exactly one retry or one fallback.
+    const counters = await simCounters(p);
+    const malformed = counters.faults_by_kind.ai_malformed_json ?? 0;
+    assert.equal(malformed, counters.ai_calls_total - items.length + fell.length);
+    await assertInvariants(p);
+  } finally {
+    await p.close();
+  }
+});
+
+test("AI quota exhausted: every item completed by the labelled heuristic, one AI call per batch at most", async () => {
+  const p = await fullPipeline();
+  try {
+    await setFaults(p, [{ route: "ai_binding", kind: "ai_quota_exhausted", rate: 1.0 }]);
+    await runOfScenario(p);
+    await waitDrained(p);
+    await waitQuiet(p);
+    assertSameState(await finalState(p), reference, "AI quota exhausted");
+    const notFallback = await p.first(
+      "SELECT (SELECT COUNT(*) FROM repos WHERE content_hash IS NOT NULL AND (analysis_model IS NOT 'heuristic-v1' OR fallback_reason NOT LIKE '%daily allocation exhausted%')) + (SELECT COUNT(*) FROM issues WHERE analysis_model IS NOT 'heuristic-v1' OR fallback_reason NOT LIKE '%daily allocation exhausted%') AS n",
+    );
+    assert.equal(notFallback.n, 0, "every item is a labelled heuristic result");
+    const batches = await p.all("SELECT summary FROM invocations WHERE service = 'processor'");
+    for (const b of batches) assert.ok(JSON.parse(b.summary).ai_calls <= 1, b.summary);
+    const counters = await simCounters(p);
+    assert.ok(counters.ai_calls_total <= batches.length);
+    await assertInvariants(p);
+  } finally {
+    await p.close();
+  }
+});
+
+// ------------------------------------------------------ duplicates, cut-offs
+
+test("every continuation delivered twice: the run ends as without duplicates, no extra AI call or row", async () => {
+  // A smaller scraper budget spreads the run over several continuations.
+  const p = await fullPipeline({ varsByWorker: { "contribot-scraper": { SUBREQUEST_BUDGET: "20" } } });
+  try {
+    const producer = await p.stack.producer("SCRAPE_QUEUE", "contribot-scraper");
+    await p.stack.scheduled(CRON);
+    const { id: runId } = await p.first("SELECT id FROM scrape_runs");
+    // Continuation `seq` n carries the cursor invocation n-1 stored as it
+    // closed; the first is ScrapeCursor::start. Send each seq once more as
+    // soon as D1 shows it.
+    const duplicated = new Set();
+    const duplicate = async (cursor) => {
+      if (duplicated.has(cursor.seq)) return;
+      duplicated.add(cursor.seq);
+      await producer.send({ type: "continue_scraping", v: 1, cursor });
+    };
+    await duplicate({ run_id: runId, source: "awesome-for-beginners", phase: "list", position: 0, owner: null, name: null, seq: 0 });
+    const run = await p.stack.waitFor(
+      async () => {
+        const r = await p.first("SELECT * FROM scrape_runs WHERE id = ?", runId);
+        if (r.status !== "running") return r;
+        if (r.cursor) await duplicate(JSON.parse(r.cursor));
+        return null;
+      },
+      { timeoutMs: 240_000, intervalMs: 50, message: "run to finish" },
+    );
+    assert.equal(run.status, "completed", `run ended ${run.status}: ${run.error}`);
+    assert.ok(duplicated.size >= 3, `duplicated ${duplicated.size} continuation(s) of ${run.invocations}`);
+    await waitDrained(p);
+    await waitQuiet(p);
+    // Each seq did its work once: every duplicate was recognised and skipped.
+    const logs = (await p.stack.listLogs("logs/")).filter((l) => l.key.includes("/scraper-"));
+    const outcomes = logs.map((l) => parseJsonl(l.text).at(-1).fields.outcome).filter((o) => typeof o === "string");
+    const skipped = outcomes.filter((o) => o.startsWith("skipped:"));
+    assert.equal(skipped.length, duplicated.size, `outcomes: ${outcomes.join(" | ")}`);
+    assert.equal(run.invocations, (await p.all("SELECT id FROM invocations WHERE run_id = ?", runId)).length);
+    assertSameState(await finalState(p), reference, "duplicated continuations");
+    assert.equal((await simCounters(p)).ai_calls_total, baseAiCalls, "no extra AI call");
+    for (const k of ["repos_seen", "repos_changed", "issues_upserted", "issues_closed", "messages_queued"]) {
+      assert.equal(run[k], baseRun[k], `run counter ${k}`);
+    }
+    assert.deepEqual(await deadLetters(p), []);
+    await assertInvariants(p);
+  } finally {
+    await p.close();
+  }
+});
+
+test("an invocation cut off mid-scrape by the platform's subrequest limit: the run resumes and ends as without it", async () => {
+  const CUT = 20;
+  const p = await fullPipeline({ varsByWorker: { "contribot-scraper": { FAULT_CUT_AFTER_SUBREQUESTS: String(CUT) } } });
+  try {
+    const run = await runOfScenario(p);
+    await waitDrained(p);
+    await waitQuiet(p);
+    // The cut invocation could not write its ledger row; it logged why.
+    const logs = (await p.stack.listLogs("logs/")).filter((l) => l.key.includes("/scraper-"));
+    const failed = logs.map((l) => parseJsonl(l.text)).filter((lines) => lines.some((l) => l.event === "invocation_failed"));
+    assert.equal(failed.length, 1, "exactly one invocation was cut off");
+    const cutLine = failed[0].find((l) => l.event === "invocation_failed");
+    assert.match(cutLine.fields.error, /Too many subrequests/);
+    const cutId = cutLine.invocation;
+    assert.equal(await p.first("SELECT id FROM invocations WHERE id = ?", cutId), null);
+    assertSameState(await finalState(p), reference, "cut-off invocation");
+    // Progress committed before the cut is neither lost nor counted twice.
+    for (const k of ["repos_seen", "repos_changed", "issues_upserted", "issues_closed", "messages_queued"]) {
+      assert.equal(run[k], baseRun[k], `run counter ${k}`);
+    }
+    assert.equal((await simCounters(p)).ai_calls_total, baseAiCalls, "no extra AI call");
+    await assertInvariants(p, { unrecorded: { [cutId]: CUT } });
+  } finally {
+    await p.close();
+  }
+});
+
+test("no R2 log of the fault-free pipeline holds a configured secret", async () => {
+  const logs = await base.stack.listLogs("logs/");
+  assert.ok(logs.length > 0);
+  for (const log of logs) {
+    assert.ok(!log.text.includes("e2e-github-token"), `${log.key} leaks GITHUB_TOKEN`);
+    assert.ok(!log.text.includes("e2e-admin-token"), `${log.key} leaks ADMIN_TOKEN`);
+  }
+});
+
+void BUDGET;
