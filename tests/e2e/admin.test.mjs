@@ -375,9 +375,16 @@ test("POST /admin/reprocess by repo, by issue and by status resets and requeues"
   assert.equal(r.body.requeued, 7);
   assert.equal(r.body.matched, 7);
   const failed = await p.first(
-    "SELECT (SELECT COUNT(*) FROM repos WHERE processing_status = 'failed') + (SELECT COUNT(*) FROM issues WHERE processing_status = 'failed') AS n",
+    "SELECT (SELECT COUNT(*) FROM repos WHERE processing_status = 'failed' AND upstream_status != 'not_found') + (SELECT COUNT(*) FROM issues WHERE processing_status = 'failed') AS n",
   );
   assert.equal(failed.n, 0);
+  // Repos GitHub does not have stay failed, with GitHub's reason: there is nothing to requeue.
+  const missing = await p.all("SELECT processing_status, last_error FROM repos WHERE upstream_status = 'not_found'");
+  assert.ok(missing.length > 0);
+  for (const m of missing) {
+    assert.equal(m.processing_status, "failed");
+    assert.match(m.last_error, /not found on GitHub/);
+  }
   const unqueued = await p.first(
     "SELECT (SELECT COUNT(*) FROM repos WHERE content_hash IS NOT NULL AND queued_hash IS NOT content_hash) + (SELECT COUNT(*) FROM issues WHERE state = 'open' AND queued_hash IS NOT content_hash) AS n",
   );

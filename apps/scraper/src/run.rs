@@ -42,6 +42,7 @@ fn scrape_config(env: &Env) -> ScrapeConfig {
             contribot_core::github::DEFAULT_REPOS_PER_QUERY,
         ),
         max_inline_retries: config::number_or(env, "MAX_INLINE_RETRIES", 2),
+        send_concurrency: config::number_or(env, "DISCOVERY_CONCURRENCY", 6),
     }
     .clamp()
 }

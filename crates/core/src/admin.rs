@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::logrec::{self, fields, Level, LogBook};
 use crate::messages::QueueMessage;
-use crate::platform::{send_chunks, Metered, Platform, PlatformError, QueueName};
+use crate::platform::{Metered, Platform, QueueName, DEFAULT_SEND_CONCURRENCY};
 use crate::sql::{SqlValue, Statement, MAX_BOUND_PARAMS};
 use crate::store::{self, InvocationRecord};
 
@@ -472,8 +472,10 @@ pub fn mark_sent(items: &[SentItem]) -> Vec<Statement> {
 /// What happened to the messages of one admin call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendOutcome {
-    /// Messages sent, a prefix of those given.
+    /// How many messages were sent.
     pub sent: usize,
+    /// Which of the given messages were sent (indexes into the input).
+    pub sent_indexes: Vec<usize>,
     /// The size of each `send_batch` call that succeeded.
     pub batches: Vec<usize>,
     /// Why sending stopped early.
@@ -488,19 +490,21 @@ pub async fn send_to_processing<P: Platform>(
     messages: &[QueueMessage],
     book: &mut LogBook,
 ) -> SendOutcome {
-    let mut out = SendOutcome::default();
-    for chunk in send_chunks(messages) {
-        if !p.budget.can_afford(1 + CLOSING_RESERVE) {
-            out.failure = Some(format!(
-                "subrequest budget reached after {} send_batch call(s) ({} of {} used)",
-                out.batches.len(),
-                p.budget.used(),
-                p.budget.limit()
-            ));
-            break;
-        }
-        let size = chunk.len();
-        match p.send(QueueName::Processing, &chunk, 0).await {
+    let report = p
+        .send_all(
+            QueueName::Processing,
+            messages,
+            CLOSING_RESERVE,
+            DEFAULT_SEND_CONCURRENCY,
+        )
+        .await;
+    let mut out = SendOutcome {
+        sent_indexes: report.sent_indexes().collect(),
+        ..SendOutcome::default()
+    };
+    for chunk in &report.chunks {
+        let size = chunk.len;
+        match &chunk.result {
             Ok(()) => {
                 out.sent += size;
                 out.batches.push(size);
@@ -512,12 +516,7 @@ pub async fn send_to_processing<P: Platform>(
                 );
             }
             Err(e) => {
-                let reason = match e {
-                    PlatformError::Queue(e) => {
-                        format!("send_batch of {size} message(s) failed: {e}")
-                    }
-                    other => other.to_string(),
-                };
+                let reason = format!("send_batch of {size} message(s) failed: {e}");
                 book.push(
                     p.now_ms(),
                     Level::Error,
@@ -528,10 +527,17 @@ pub async fn send_to_processing<P: Platform>(
                         ("error", json!(reason)),
                     ]),
                 );
-                out.failure = Some(reason);
-                break;
+                out.failure.get_or_insert(reason);
             }
         }
+    }
+    if out.failure.is_none() && report.unsent_for_budget > 0 {
+        out.failure = Some(format!(
+            "subrequest budget reached after {} send_batch call(s) ({} of {} used)",
+            report.chunks.len(),
+            p.budget.used(),
+            p.budget.limit()
+        ));
     }
     out
 }

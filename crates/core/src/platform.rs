@@ -14,6 +14,10 @@ use crate::github::{HttpRequest, HttpResponse};
 use crate::messages::QueueMessage;
 use crate::sql::Statement;
 
+/// `send_batch` calls in flight at once: the Workers limit on simultaneous
+/// open connections.
+pub const DEFAULT_SEND_CONCURRENCY: usize = 6;
+
 /// The queues contribot sends to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueName {
@@ -50,6 +54,20 @@ pub trait Platform {
         messages: &[QueueMessage],
         delay_secs: u64,
     ) -> Result<(), String>;
+    /// Several `send_batch` calls, at most this many in flight at once (the
+    /// shell may run them concurrently; results come back in order).
+    async fn send_batches(
+        &mut self,
+        queue: QueueName,
+        batches: &[Vec<QueueMessage>],
+        delay_secs: u64,
+    ) -> Vec<Result<(), String>> {
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            out.push(self.send_batch(queue, b, delay_secs).await);
+        }
+        out
+    }
     /// Wait without spending CPU.
     async fn sleep(&mut self, ms: u64);
     /// Wall-clock time, Unix milliseconds.
@@ -107,6 +125,48 @@ impl<'a, P: Platform> Metered<'a, P> {
         self.inner.sleep(ms).await;
     }
 
+    /// Send `messages` in `send_batch` chunks (≤ 100 messages, ≤ 256 KB),
+    /// pre-sliced to what the budget allows after keeping `reserve`, in
+    /// groups of `concurrency` calls in flight at once (Workers allow 6
+    /// simultaneous connections). Stops after the first group with a failure.
+    pub async fn send_all(
+        &mut self,
+        queue: QueueName,
+        messages: &[QueueMessage],
+        reserve: u32,
+        concurrency: usize,
+    ) -> SendReport {
+        let chunks = send_chunks(messages);
+        let affordable = self.budget.remaining().saturating_sub(reserve) as usize;
+        let mut report = SendReport {
+            chunks: Vec::new(),
+            unsent_for_budget: chunks.len().saturating_sub(affordable),
+        };
+        let planned = &chunks[..chunks.len().min(affordable)];
+        let mut offset = 0usize;
+        for group in planned.chunks(concurrency.max(1)) {
+            for _ in group {
+                // Cannot fail: the group was sliced to the remaining budget.
+                let _ = self.budget.charge(Subrequest::Queue);
+            }
+            let results = self.inner.send_batches(queue, group, 0).await;
+            let mut failed = false;
+            for (chunk, result) in group.iter().zip(results) {
+                failed |= result.is_err();
+                report.chunks.push(SentChunk {
+                    start: offset,
+                    len: chunk.len(),
+                    result,
+                });
+                offset += chunk.len();
+            }
+            if failed {
+                break;
+            }
+        }
+        report
+    }
+
     /// Charge a subrequest made outside this wrapper (R2, AI binding).
     pub fn charge(&mut self, kind: Subrequest) -> Result<(), BudgetExhausted> {
         self.budget.charge(kind)
@@ -114,6 +174,46 @@ impl<'a, P: Platform> Metered<'a, P> {
 
     pub fn inner(&mut self) -> &mut P {
         self.inner
+    }
+}
+
+/// One `send_batch` call's messages (`start..start + len` of the input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentChunk {
+    pub start: usize,
+    pub len: usize,
+    pub result: Result<(), String>,
+}
+
+/// What [`Metered::send_all`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendReport {
+    pub chunks: Vec<SentChunk>,
+    /// Chunks not attempted because the budget would not allow them.
+    pub unsent_for_budget: usize,
+}
+
+impl SendReport {
+    pub fn sent(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter(|c| c.result.is_ok())
+            .map(|c| c.len)
+            .sum()
+    }
+
+    /// Input indexes of every message that was sent.
+    pub fn sent_indexes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.chunks
+            .iter()
+            .filter(|c| c.result.is_ok())
+            .flat_map(|c| c.start..c.start + c.len)
+    }
+
+    pub fn first_error(&self) -> Option<&str> {
+        self.chunks
+            .iter()
+            .find_map(|c| c.result.as_ref().err().map(String::as_str))
     }
 }
 

@@ -29,7 +29,7 @@ use crate::label::{self, LabelResolution};
 use crate::list::{self, ParsedList};
 use crate::logrec::{self, fields, Level, LogBook};
 use crate::messages::{QueueMessage, ScrapeCursor, ScrapePhase};
-use crate::platform::{send_chunks, Metered, Platform, PlatformError, QueueName};
+use crate::platform::{Metered, Platform, PlatformError, QueueName};
 use crate::sql::{decode_rows, Statement};
 use crate::store::{
     self, IssueHashRow, IssueWrite, OutboxRow, RepoRow, RepoWrite, RunCounters, RunProgress,
@@ -51,11 +51,14 @@ pub struct ScrapeConfig {
     pub list_readme_url: String,
     pub repos_per_query: usize,
     pub max_inline_retries: u32,
+    /// `send_batch` calls in flight at once (Workers: 6 connections).
+    pub send_concurrency: usize,
 }
 
 impl ScrapeConfig {
     pub fn clamp(mut self) -> Self {
         self.repos_per_query = self.repos_per_query.clamp(1, github::MAX_REPOS_PER_QUERY);
+        self.send_concurrency = self.send_concurrency.clamp(1, 6);
         self
     }
 }
@@ -1225,24 +1228,21 @@ async fn drain_step<P: Platform>(
         return Ok(Flow::Next);
     }
     let messages = outbox_messages(&items);
-    let mut sent = 0usize;
-    let mut failure: Option<String> = None;
-    for chunk in send_chunks(&messages) {
-        if !p.budget.can_afford(2 + CLOSING_RESERVE) {
-            break;
-        }
-        match p.send(QueueName::Processing, &chunk, 0).await {
-            Ok(()) => sent += chunk.len(),
-            Err(PlatformError::Queue(e)) => {
-                failure = Some(e);
-                break;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    // Keep one call for marking them queued, plus the closing reserve.
+    let report = p
+        .send_all(
+            QueueName::Processing,
+            &messages,
+            1 + CLOSING_RESERVE,
+            ctx.cfg.send_concurrency,
+        )
+        .await;
+    let sent_items: Vec<OutboxRow> = report.sent_indexes().map(|i| items[i].clone()).collect();
+    let sent = sent_items.len();
+    let failure = report.first_error().map(str::to_string);
     ctx.bump(|c| c.messages_queued += sent as i64);
     if sent > 0 {
-        let mut statements = store::mark_queued(&items[..sent]);
+        let mut statements = store::mark_queued(&sent_items);
         statements.push(ctx.progress());
         p.db(&statements).await?;
     }

@@ -190,6 +190,44 @@ impl Platform for WorkerPlatform {
             .map_err(|e| e.to_string())
     }
 
+    async fn send_batches(
+        &mut self,
+        queue: QueueName,
+        batches: &[Vec<QueueMessage>],
+        delay_secs: u64,
+    ) -> Vec<Result<(), String>> {
+        // Concurrent sends; each still counts as one call for the fault hook.
+        let mut allowed = Vec::with_capacity(batches.len());
+        for _ in batches {
+            allowed.push(self.count_call());
+        }
+        let q = match queue {
+            QueueName::Processing => self.processing.clone(),
+            QueueName::Scrape => self.scrape.clone(),
+        };
+        let Some(q) = q else {
+            return batches
+                .iter()
+                .map(|_| Err(format!("queue {queue:?} is not bound")))
+                .collect();
+        };
+        let sends = batches.iter().zip(allowed).map(|(b, allowed)| {
+            let q = q.clone();
+            async move {
+                allowed?;
+                let mut builder =
+                    BatchMessageBuilder::<QueueMessage>::new().messages(b.iter().cloned());
+                if delay_secs > 0 {
+                    builder = builder.delay_seconds(delay_secs.min(43_200) as u32);
+                }
+                q.send_batch(builder.build())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        });
+        futures::future::join_all(sends).await
+    }
+
     async fn sleep(&mut self, ms: u64) {
         Delay::from(Duration::from_millis(ms)).await;
     }

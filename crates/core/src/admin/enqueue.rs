@@ -326,8 +326,10 @@ pub async fn enqueue<P: Platform>(
                 report.unsent
             ));
         }
-        sent_items = new[..outcome.sent]
+        sent_items = outcome
+            .sent_indexes
             .iter()
+            .map(|&i| &new[i])
             .map(|(id, r)| SentItem {
                 kind: ItemKind::Repo,
                 id: *id,

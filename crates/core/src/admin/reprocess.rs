@@ -435,9 +435,10 @@ pub async fn reprocess<P: Platform>(
             report.unsent
         ));
     }
-    let sent: Vec<SentItem> = queueable[..outcome.sent]
+    let sent: Vec<SentItem> = outcome
+        .sent_indexes
         .iter()
-        .map(|(t, _)| t.sent_item())
+        .map(|&i| queueable[i].0.sent_item())
         .collect();
     let outcome = if report.failed { "partial" } else { "requeued" };
     let summary = json!({
