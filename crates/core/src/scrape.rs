@@ -53,6 +53,8 @@ pub struct ScrapeConfig {
     pub max_inline_retries: u32,
     /// `send_batch` calls in flight at once (Workers: 6 connections).
     pub send_concurrency: usize,
+    /// Heuristic fallbacks handed back to AI per run (0 turns it off).
+    pub ai_upgrades_per_run: u32,
 }
 
 impl ScrapeConfig {
@@ -877,6 +879,7 @@ async fn repos_step<P: Platform>(
     }
     let k = ctx.cfg.repos_per_query;
     let after = ctx.cursor.after();
+    let first_step = after.is_none();
     let rows = p
         .db(&store::step_read(
             after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())),
@@ -999,6 +1002,14 @@ async fn repos_step<P: Platform>(
     }
     // The step's changes and the run's progress commit together.
     let mut statements = plan.statements.clone();
+    if first_step && ctx.cfg.ai_upgrades_per_run > 0 {
+        // Once per run, a bounded number of heuristic fallbacks go back to
+        // the outbox so AI can analyse them now it may be available again.
+        statements.extend(store::requeue_heuristic_fallbacks(
+            ctx.cfg.ai_upgrades_per_run,
+            now,
+        ));
+    }
     statements.push(ctx.progress());
     p.db(&statements).await?;
     ctx.log(

@@ -2115,3 +2115,47 @@ fn unchanged_upstream_writes_and_queues_nothing_on_the_second_pass() {
     assert_eq!(conn.total_changes(), before);
     assert!(outbox(&conn, 100).is_empty());
 }
+
+#[test]
+fn heuristic_fallbacks_are_handed_back_to_ai_a_bounded_few_per_run() {
+    let conn = migrated();
+    seed_listed(&conn, &many_listed(1));
+    let repo = id_of(&conn, "owner000", "repo-0");
+    for n in 1..=5 {
+        conn.execute(
+            "INSERT INTO issues (repo_id, number, title, url, state, content_hash, queued_hash, analysis_hash, \
+             analysis_model, fallback_reason, processing_status, analyzed_at, created_at, updated_at) \
+             VALUES (?1, ?2, 't', 'u', 'open', 'h', 'h', 'h', 'heuristic-v1', ?3, 'completed', ?2, 0, 0)",
+            rusqlite::params![
+                repo,
+                n,
+                if n == 5 { "offline heuristic backend (AI_BACKEND=heuristic)" } else { "AI daily allocation exhausted" }
+            ],
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        written(&conn, &store::requeue_heuristic_fallbacks(3, NOW)),
+        3,
+        "bounded"
+    );
+    let outbox: Vec<store::OutboxRow> =
+        contribot_core::sql::decode_rows(&run(&conn, &[store::outbox(100)])[0]).unwrap();
+    assert_eq!(
+        outbox.iter().filter(|o| o.kind == "issue").count(),
+        3,
+        "oldest three back in the outbox"
+    );
+    assert_eq!(
+        written(&conn, &store::requeue_heuristic_fallbacks(3, NOW)),
+        1,
+        "the chosen offline one never"
+    );
+    assert_eq!(
+        scalar(
+            &conn,
+            "SELECT processing_status FROM issues WHERE number = 5"
+        ),
+        Value::from("completed")
+    );
+}
