@@ -212,7 +212,7 @@ fn report_size(worker: Worker) -> Result<()> {
 }
 
 /// Compressed size with `gzip -9`, the way the size limit is measured.
-fn gzip_len(bytes: &[u8]) -> Result<u64> {
+pub(crate) fn gzip_len(bytes: &[u8]) -> Result<u64> {
     let mut child = Command::new("gzip")
         .args(["-9", "-c"])
         .stdin(Stdio::piped())

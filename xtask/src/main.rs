@@ -5,12 +5,14 @@
 //! - `build [scraper|processor|all] [--dev]`: build the workers with
 //!   worker-build, fully offline.
 //! - `run`: the whole pipeline locally, with a report.
+//! - `bench`: every benchmark figure from one run, written to BENCHMARKS.md.
 //! - `test`: native tests, worker builds, then the end-to-end suite that drives
 //!   the compiled workers in Miniflare.
 //!
 //! The tasks only orchestrate other programs; they never reach the network
 //! themselves (setup's installers use crates.io and the npm registry).
 
+mod bench;
 mod build;
 mod run;
 mod test;
@@ -32,6 +34,9 @@ tasks:
                                         the whole pipeline locally: simulator,
                                         both workers in wrangler dev, a scrape,
                                         progress until drained, a report
+  bench [--scales 0,1000,5000,10000]    requests, peers, budgets, scale curve,
+                                        sizes, CPU and free-tier cost; prints a
+                                        table and writes BENCHMARKS.md
 ";
 
 /// A task failure, already phrased for the person at the terminal.
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         }),
         "test" => test::run(rest),
         "run" => run::run(rest),
+        "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -154,6 +154,15 @@ pub fn run(args: &[String]) -> Result<()> {
     stack.children.push(("upstream simulator".into(), sim));
     println!("    simulator at {sim_url}");
 
+    // wrangler dev watches its modules: serve copies, so a concurrent rebuild
+    // in apps/*/build cannot reload the stack mid-run.
+    for worker in ["scraper", "processor"] {
+        copy_dir(
+            &root.join("apps").join(worker).join("build"),
+            &work.join("build").join(worker),
+        )?;
+    }
+
     let admin_token = format!(
         "local-{:x}",
         std::process::id() as u64 * 0x9E37_79B9 ^ opts.seed
@@ -217,6 +226,7 @@ pub fn run(args: &[String]) -> Result<()> {
     })?;
 
     step("triggering the scraper's cron");
+    let triggered_ms = unix_ms().saturating_sub(1000);
     let (status, _) = http(
         "GET",
         &base,
@@ -246,6 +256,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let Ok(status) = serde_json::from_str::<Value>(&body) else {
             continue;
         };
+        let status = focus_run(status, triggered_ms);
         let line = progress_line(&status);
         if line != last {
             println!("    [{:>5.0}s] {line}", started.elapsed().as_secs_f64());
@@ -389,8 +400,10 @@ fn localise(text: &str, vars: &[(&str, String)]) -> String {
         if section == "[build]" || section == "[ai]" {
             continue;
         }
-        if let Some(rest) = trimmed.strip_prefix("main = \"") {
-            out.push_str(&format!("main = \"../{rest}\n"));
+        if let Some(rest) = trimmed.strip_prefix("main = \"apps/") {
+            // apps/<worker>/build/... -> build/<worker>/... (the copies)
+            let rest = rest.replacen("/build/", "/", 1);
+            out.push_str(&format!("main = \"build/{rest}\n"));
             continue;
         }
         if let Some(rest) = trimmed.strip_prefix("migrations_dir = \"") {
@@ -520,6 +533,48 @@ fn progress_line(s: &Value) -> String {
     )
 }
 
+/// Put the run this task triggered first in `runs` (a later one, e.g. a
+/// cron firing meanwhile, must not be mistaken for it).
+fn focus_run(mut status: Value, triggered_ms: i64) -> Value {
+    if let Some(runs) = status["runs"].as_array_mut() {
+        if let Some(pos) = runs
+            .iter()
+            .rposition(|r| r["started_at"].as_i64().is_some_and(|t| t >= triggered_ms))
+        {
+            let ours = runs.remove(pos);
+            runs.insert(0, ours);
+        }
+    }
+    status
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).map_err(|e| Error(format!("{}: {e}", to.display())))?;
+    for entry in std::fs::read_dir(from).map_err(|e| Error(format!("{}: {e}", from.display())))? {
+        let entry = entry.map_err(|e| Error(e.to_string()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            copy_dir(&path, &to.join(&name))?;
+        } else {
+            std::fs::copy(&path, to.join(&name))
+                .map_err(|e| Error(format!("{}: {e}", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
 fn drained(s: &Value) -> bool {
     let run_done = s["runs"][0]["status"]
         .as_str()
@@ -533,6 +588,20 @@ fn drained(s: &Value) -> bool {
 
 /// `wrangler d1 execute --local` one query, rows as JSON.
 fn query(root: &Path, work: &Path, state: &Path, sql: &str) -> Result<Vec<Value>> {
+    // workerd may hold the database briefly while it serves: retry SQLITE_BUSY.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match query_once(root, work, state, sql) {
+            Err(e) if attempt < 10 && e.to_string().contains("SQLITE_BUSY") => {
+                std::thread::sleep(Duration::from_millis(500 * attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn query_once(root: &Path, work: &Path, state: &Path, sql: &str) -> Result<Vec<Value>> {
     let out = wrangler(root)
         .args(["d1", "execute", "contribot", "--local", "--json", "-c"])
         .arg(work.join("scraper.toml"))
@@ -568,9 +637,22 @@ fn print_report(root: &Path, work: &Path, state: &Path, status: &Value) -> Resul
     );
 
     println!("\nIssues by difficulty (1 easiest):");
-    for r in query(root, work, state, "SELECT difficulty, COUNT(*) AS n FROM issues WHERE state = 'open' AND difficulty IS NOT NULL GROUP BY difficulty ORDER BY difficulty")? {
-        let count = n(&r, &["n"]);
-        println!("  {}  {:>5}  {}", n(&r, &["difficulty"]), count, "#".repeat(((count + 19) / 20) as usize));
+    let by_difficulty = query(root, work, state, "SELECT difficulty, COUNT(*) AS n FROM issues WHERE state = 'open' AND difficulty IS NOT NULL GROUP BY difficulty ORDER BY difficulty")?;
+    let most = by_difficulty
+        .iter()
+        .map(|r| n(r, &["n"]))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for r in &by_difficulty {
+        let count = n(r, &["n"]);
+        let bar = ((count * 50 + most - 1) / most) as usize;
+        println!(
+            "  {}  {:>5}  {}",
+            n(r, &["difficulty"]),
+            count,
+            "#".repeat(bar)
+        );
     }
 
     println!("\nIssues by language (the repo's primary language):");
@@ -662,7 +744,7 @@ mod tests {
                 ("AI_BACKEND", "heuristic".into()),
             ],
         );
-        assert!(out.contains("main = \"../apps/p/build/worker/shim.mjs\""));
+        assert!(out.contains("main = \"build/p/worker/shim.mjs\""));
         assert!(out.contains("migrations_dir = \"../migrations\""));
         assert!(out.contains("GITHUB_API_URL = \"http://127.0.0.1:9\""));
         assert!(out.contains("AI_BACKEND = \"heuristic\""));

@@ -21,7 +21,7 @@ pub const LABELS_PAGE_SIZE: u32 = 100;
 /// The most repos one query may cover.
 pub const MAX_REPOS_PER_QUERY: usize = 50;
 /// Default repos per scrape query.
-pub const DEFAULT_REPOS_PER_QUERY: usize = 25;
+pub const DEFAULT_REPOS_PER_QUERY: usize = 50;
 /// `X-GitHub-Api-Version` sent with every call.
 pub const API_VERSION: &str = "2022-11-28";
 /// `User-Agent` sent with every call (GitHub rejects requests without one).
