@@ -9,7 +9,7 @@
 // processor. AI faults, duplicate deliveries and a cut-off invocation each
 // get a full pipeline.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 
 import {
   CRON,
@@ -193,7 +193,8 @@ const GITHUB_KINDS = [
   },
 ];
 
-for (const kind of GITHUB_KINDS) {
+describe("each GitHub fault kind alone, scraper only", { concurrency: GITHUB_KINDS.length }, () => {
+  for (const kind of GITHUB_KINDS) {
   test(`scraper under ${kind.name}: same repos and issues as without faults, within budget`, async () => {
     const p = await scraperPipeline();
     try {
@@ -210,168 +211,176 @@ for (const kind of GITHUB_KINDS) {
     }
   });
 }
-
-// ---------------------------------------------------- GitHub, all at once
-
-const SECRETS = { GITHUB_TOKEN: "ghp_e2eFaultMatrixToken123456", ADMIN_TOKEN: "e2e-fault-matrix-admin-secret" };
-
-test("every GitHub fault at once, across scraper and processor: same final state, every item completed", async () => {
-  const p = await fullPipeline({ secrets: SECRETS });
-  try {
-    // The processor makes ~250 GraphQL requests here; each kind fires a few times.
-    await setFaults(p, [
-      { route: "graphql", kind: "status_500", rate: 0.03 },
-      { route: "graphql", kind: "status_502", rate: 0.03 },
-      { route: "graphql", kind: "rate_limit_429", rate: 0.03, retry_after_secs: 1 },
-      { route: "graphql", kind: "secondary_rate_limit_403", rate: 0.03, retry_after_secs: 1 },
-      { route: "graphql", kind: "truncated_json", rate: 0.03 },
-      { route: "graphql", kind: "latency", rate: 0.1, latency_ms: 200 },
-      { route: "raw", kind: "status_502", rate: 1.0, max_count: 1 },
-    ]);
-    await runOfScenario(p);
-    await waitDrained(p);
-    await waitQuiet(p);
-    const counters = await simCounters(p);
-    assertFired(counters, ["status_500", "status_502", "rate_limit_429", "secondary_rate_limit_403", "truncated_json", "latency"]);
-    assertSameState(await finalState(p), reference, "all GitHub faults");
-    assert.equal(counters.ai_calls_total, baseAiCalls, "each item analysed exactly once");
-    await assertInvariants(p);
-    // Failure lines quote upstream answers; none may quote a secret.
-    const logs = await p.stack.listLogs("logs/");
-    assert.ok(logs.some((l) => l.text.includes('"enrich_failed"')), "the processor logged its enrich failures");
-    for (const log of logs) {
-      for (const [name, value] of Object.entries(SECRETS)) assert.ok(!log.text.includes(value), `${log.key} leaks ${name}`);
-    }
-  } finally {
-    await p.close();
-  }
 });
 
-// ------------------------------------------------------------------ AI
+// The full pipelines under faults, two at a time: the processor consumes one
+// batch at a time, so a pipeline waiting on retries leaves the CPU to the other.
+describe("full pipelines under faults", { concurrency: 2 }, () => {
+  // ---------------------------------------------------- GitHub, all at once
 
-test("AI returns malformed output 30% of the time: every item completed, fallbacks labelled heuristic-v1 with the reason", async () => {
-  const p = await fullPipeline();
-  try {
-    await setFaults(p, [{ route: "ai_binding", kind: "ai_malformed_json", rate: 0.3 }]);
-    await runOfScenario(p);
-    await waitDrained(p);
-    await waitQuiet(p);
-    assertSameState(await finalState(p), reference, "malformed AI output");
-    const items = await p.all(
-      "SELECT 'repo' AS kind, analysis_model, fallback_reason FROM repos WHERE content_hash IS NOT NULL UNION ALL SELECT 'issue', analysis_model, fallback_reason FROM issues",
-    );
-    const fell = items.filter((i) => i.analysis_model === "heuristic-v1");
-    assert.ok(fell.length > 0, "some items fell back");
-    for (const i of fell) assert.match(i.fallback_reason, /AI returned invalid output twice/);
-    for (const i of items.filter((i) => i.analysis_model !== "heuristic-v1")) {
-      assert.equal(i.analysis_model, AI_MODEL);
-      assert.equal(i.fallback_reason, null);
+  const SECRETS = { GITHUB_TOKEN: "ghp_e2eFaultMatrixToken123456", ADMIN_TOKEN: "e2e-fault-matrix-admin-secret" };
+
+  test("every GitHub fault at once, across scraper and processor: same final state, every item completed", async () => {
+    const p = await fullPipeline({ secrets: SECRETS });
+    try {
+      // Each failing kind fires a few times, in the scraper's queries and the
+      // processor's first enrich queries (the processor consumes one batch at
+      // a time here, so every in-place retry wait adds to the suite's time).
+      await setFaults(p, [
+        { route: "graphql", kind: "status_500", rate: 0.06, max_count: 4 },
+        { route: "graphql", kind: "status_502", rate: 0.06, max_count: 4 },
+        { route: "graphql", kind: "rate_limit_429", rate: 0.06, retry_after_secs: 1, max_count: 4 },
+        { route: "graphql", kind: "secondary_rate_limit_403", rate: 0.06, retry_after_secs: 1, max_count: 4 },
+        { route: "graphql", kind: "truncated_json", rate: 0.06, max_count: 4 },
+        { route: "graphql", kind: "latency", rate: 0.1, latency_ms: 200 },
+        { route: "raw", kind: "status_502", rate: 1.0, max_count: 1 },
+      ]);
+      await runOfScenario(p);
+      await waitDrained(p);
+      await waitQuiet(p);
+      const counters = await simCounters(p);
+      assertFired(counters, ["status_500", "status_502", "rate_limit_429", "secondary_rate_limit_403", "truncated_json", "latency"]);
+      assertSameState(await finalState(p), reference, "all GitHub faults");
+      assert.equal(counters.ai_calls_total, baseAiCalls, "each item analysed exactly once");
+      await assertInvariants(p);
+      // Failure lines quote upstream answers; none may quote a secret.
+      const logs = await p.stack.listLogs("logs/");
+      assert.ok(logs.some((l) => l.key.includes("/scraper-") && l.text.includes('"graphql_failed"')), "the scraper met faults");
+      assert.ok(logs.some((l) => l.key.includes("/processor-") && l.text.includes('"enrich_failed"')), "the processor met faults");
+      for (const log of logs) {
+        for (const [name, value] of Object.entries(SECRETS)) assert.ok(!log.text.includes(value), `${log.key} leaks ${name}`);
+      }
+    } finally {
+      await p.close();
     }
-    // Each malformed answer cost exactly one retry or one fallback.
-    const counters = await simCounters(p);
-    const malformed = counters.faults_by_kind.ai_malformed_json ?? 0;
-    assert.equal(malformed, counters.ai_calls_total - items.length + fell.length);
-    await assertInvariants(p);
-  } finally {
-    await p.close();
-  }
-});
+  });
 
-test("AI quota exhausted: every item completed by the labelled heuristic, one AI call per batch at most", async () => {
-  const p = await fullPipeline();
-  try {
-    await setFaults(p, [{ route: "ai_binding", kind: "ai_quota_exhausted", rate: 1.0 }]);
-    await runOfScenario(p);
-    await waitDrained(p);
-    await waitQuiet(p);
-    assertSameState(await finalState(p), reference, "AI quota exhausted");
-    const notFallback = await p.first(
-      "SELECT (SELECT COUNT(*) FROM repos WHERE content_hash IS NOT NULL AND (analysis_model IS NOT 'heuristic-v1' OR fallback_reason NOT LIKE '%daily allocation exhausted%')) + (SELECT COUNT(*) FROM issues WHERE analysis_model IS NOT 'heuristic-v1' OR fallback_reason NOT LIKE '%daily allocation exhausted%') AS n",
-    );
-    assert.equal(notFallback.n, 0, "every item is a labelled heuristic result");
-    const batches = await p.all("SELECT summary FROM invocations WHERE service = 'processor'");
-    for (const b of batches) assert.ok(JSON.parse(b.summary).ai_calls <= 1, b.summary);
-    const counters = await simCounters(p);
-    assert.ok(counters.ai_calls_total <= batches.length);
-    await assertInvariants(p);
-  } finally {
-    await p.close();
-  }
-});
+  // ------------------------------------------------------------------ AI
 
-// ------------------------------------------------------ duplicates, cut-offs
-
-test("every continuation delivered twice: the run ends as without duplicates, no extra AI call or row", async () => {
-  // A smaller scraper budget spreads the run over several continuations.
-  const p = await fullPipeline({ varsByWorker: { "contribot-scraper": { SUBREQUEST_BUDGET: "20" } } });
-  try {
-    const producer = await p.stack.producer("SCRAPE_QUEUE", "contribot-scraper");
-    await p.stack.scheduled(CRON);
-    const { id: runId } = await p.first("SELECT id FROM scrape_runs");
-    // Continuation `seq` n carries the cursor invocation n-1 stored as it
-    // closed; the first is ScrapeCursor::start. Send each seq once more as
-    // soon as D1 shows it.
-    const duplicated = new Set();
-    const duplicate = async (cursor) => {
-      if (duplicated.has(cursor.seq)) return;
-      duplicated.add(cursor.seq);
-      await producer.send({ type: "continue_scraping", v: 1, cursor });
-    };
-    await duplicate({ run_id: runId, source: "awesome-for-beginners", phase: "list", position: 0, owner: null, name: null, seq: 0 });
-    const run = await p.stack.waitFor(
-      async () => {
-        const r = await p.first("SELECT * FROM scrape_runs WHERE id = ?", runId);
-        if (r.status !== "running") return r;
-        if (r.cursor) await duplicate(JSON.parse(r.cursor));
-        return null;
-      },
-      { timeoutMs: 240_000, intervalMs: 50, message: "run to finish" },
-    );
-    assert.equal(run.status, "completed", `run ended ${run.status}: ${run.error}`);
-    assert.ok(duplicated.size >= 3, `duplicated ${duplicated.size} continuation(s) of ${run.invocations}`);
-    await waitDrained(p);
-    await waitQuiet(p);
-    // Each seq did its work once: every duplicate was recognised and skipped.
-    const logs = (await p.stack.listLogs("logs/")).filter((l) => l.key.includes("/scraper-"));
-    const outcomes = logs.map((l) => parseJsonl(l.text).at(-1).fields.outcome).filter((o) => typeof o === "string");
-    const skipped = outcomes.filter((o) => o.startsWith("skipped:"));
-    assert.equal(skipped.length, duplicated.size, `outcomes: ${outcomes.join(" | ")}`);
-    assert.equal(run.invocations, (await p.all("SELECT id FROM invocations WHERE run_id = ?", runId)).length);
-    assertSameState(await finalState(p), reference, "duplicated continuations");
-    assert.equal((await simCounters(p)).ai_calls_total, baseAiCalls, "no extra AI call");
-    for (const k of ["repos_seen", "repos_changed", "issues_upserted", "issues_closed", "messages_queued"]) {
-      assert.equal(run[k], baseRun[k], `run counter ${k}`);
+  test("AI returns malformed output 30% of the time: every item completed, fallbacks labelled heuristic-v1 with the reason", async () => {
+    const p = await fullPipeline();
+    try {
+      await setFaults(p, [{ route: "ai_binding", kind: "ai_malformed_json", rate: 0.3 }]);
+      await runOfScenario(p);
+      await waitDrained(p);
+      await waitQuiet(p);
+      assertSameState(await finalState(p), reference, "malformed AI output");
+      const items = await p.all(
+        "SELECT 'repo' AS kind, analysis_model, fallback_reason FROM repos WHERE content_hash IS NOT NULL UNION ALL SELECT 'issue', analysis_model, fallback_reason FROM issues",
+      );
+      const fell = items.filter((i) => i.analysis_model === "heuristic-v1");
+      assert.ok(fell.length > 0, "some items fell back");
+      for (const i of fell) assert.match(i.fallback_reason, /AI returned invalid output twice/);
+      for (const i of items.filter((i) => i.analysis_model !== "heuristic-v1")) {
+        assert.equal(i.analysis_model, AI_MODEL);
+        assert.equal(i.fallback_reason, null);
+      }
+      // Each malformed answer cost exactly one retry or one fallback.
+      const counters = await simCounters(p);
+      const malformed = counters.faults_by_kind.ai_malformed_json ?? 0;
+      assert.equal(malformed, counters.ai_calls_total - items.length + fell.length);
+      await assertInvariants(p);
+    } finally {
+      await p.close();
     }
-    assert.deepEqual(await deadLetters(p), []);
-    await assertInvariants(p);
-  } finally {
-    await p.close();
-  }
-});
+  });
 
-test("an invocation cut off mid-scrape by the platform's subrequest limit: the run resumes and ends as without it", async () => {
-  const CUT = 20;
-  const p = await fullPipeline({ varsByWorker: { "contribot-scraper": { FAULT_CUT_AFTER_SUBREQUESTS: String(CUT) } } });
-  try {
-    const run = await runOfScenario(p);
-    await waitDrained(p);
-    await waitQuiet(p);
-    // The cut invocation could not write its ledger row; it logged why.
-    const logs = (await p.stack.listLogs("logs/")).filter((l) => l.key.includes("/scraper-"));
-    const failed = logs.map((l) => parseJsonl(l.text)).filter((lines) => lines.some((l) => l.event === "invocation_failed"));
-    assert.equal(failed.length, 1, "exactly one invocation was cut off");
-    const cutLine = failed[0].find((l) => l.event === "invocation_failed");
-    assert.match(cutLine.fields.error, /Too many subrequests/);
-    const cutId = cutLine.invocation;
-    assert.equal(await p.first("SELECT id FROM invocations WHERE id = ?", cutId), null);
-    assertSameState(await finalState(p), reference, "cut-off invocation");
-    // Progress committed before the cut is neither lost nor counted twice.
-    for (const k of ["repos_seen", "repos_changed", "issues_upserted", "issues_closed", "messages_queued"]) {
-      assert.equal(run[k], baseRun[k], `run counter ${k}`);
+  test("AI quota exhausted: every item completed by the labelled heuristic, one AI call per batch at most", async () => {
+    const p = await fullPipeline();
+    try {
+      await setFaults(p, [{ route: "ai_binding", kind: "ai_quota_exhausted", rate: 1.0 }]);
+      await runOfScenario(p);
+      await waitDrained(p);
+      await waitQuiet(p);
+      assertSameState(await finalState(p), reference, "AI quota exhausted");
+      const notFallback = await p.first(
+        "SELECT (SELECT COUNT(*) FROM repos WHERE content_hash IS NOT NULL AND (analysis_model IS NOT 'heuristic-v1' OR fallback_reason NOT LIKE '%daily allocation exhausted%')) + (SELECT COUNT(*) FROM issues WHERE analysis_model IS NOT 'heuristic-v1' OR fallback_reason NOT LIKE '%daily allocation exhausted%') AS n",
+      );
+      assert.equal(notFallback.n, 0, "every item is a labelled heuristic result");
+      const batches = await p.all("SELECT summary FROM invocations WHERE service = 'processor'");
+      for (const b of batches) assert.ok(JSON.parse(b.summary).ai_calls <= 1, b.summary);
+      const counters = await simCounters(p);
+      assert.ok(counters.ai_calls_total <= batches.length);
+      await assertInvariants(p);
+    } finally {
+      await p.close();
     }
-    assert.equal((await simCounters(p)).ai_calls_total, baseAiCalls, "no extra AI call");
-    await assertInvariants(p, { unrecorded: { [cutId]: CUT } });
-  } finally {
-    await p.close();
-  }
+  });
+
+  // ------------------------------------------------------ duplicates, cut-offs
+
+  test("every continuation delivered twice: the run ends as without duplicates, no extra AI call or row", async () => {
+    // A smaller scraper budget spreads the run over several continuations.
+    const p = await fullPipeline({ varsByWorker: { "contribot-scraper": { SUBREQUEST_BUDGET: "20" } } });
+    try {
+      const producer = await p.stack.producer("SCRAPE_QUEUE", "contribot-scraper");
+      await p.stack.scheduled(CRON);
+      const { id: runId } = await p.first("SELECT id FROM scrape_runs");
+      // Continuation `seq` n carries the cursor invocation n-1 stored as it
+      // closed; the first is ScrapeCursor::start. Send each seq once more as
+      // soon as D1 shows it.
+      const duplicated = new Set();
+      const duplicate = async (cursor) => {
+        if (duplicated.has(cursor.seq)) return;
+        duplicated.add(cursor.seq);
+        await producer.send({ type: "continue_scraping", v: 1, cursor });
+      };
+      await duplicate({ run_id: runId, source: "awesome-for-beginners", phase: "list", position: 0, owner: null, name: null, seq: 0 });
+      const run = await p.stack.waitFor(
+        async () => {
+          const r = await p.first("SELECT * FROM scrape_runs WHERE id = ?", runId);
+          if (r.status !== "running") return r;
+          if (r.cursor) await duplicate(JSON.parse(r.cursor));
+          return null;
+        },
+        { timeoutMs: 240_000, intervalMs: 50, message: "run to finish" },
+      );
+      assert.equal(run.status, "completed", `run ended ${run.status}: ${run.error}`);
+      assert.ok(duplicated.size >= 3, `duplicated ${duplicated.size} continuation(s) of ${run.invocations}`);
+      await waitDrained(p);
+      await waitQuiet(p);
+      // Each seq did its work once: every duplicate was recognised and skipped.
+      const logs = (await p.stack.listLogs("logs/")).filter((l) => l.key.includes("/scraper-"));
+      const outcomes = logs.map((l) => parseJsonl(l.text).at(-1).fields.outcome).filter((o) => typeof o === "string");
+      const skipped = outcomes.filter((o) => o.startsWith("skipped:"));
+      assert.equal(skipped.length, duplicated.size, `outcomes: ${outcomes.join(" | ")}`);
+      assert.equal(run.invocations, (await p.all("SELECT id FROM invocations WHERE run_id = ?", runId)).length);
+      assertSameState(await finalState(p), reference, "duplicated continuations");
+      assert.equal((await simCounters(p)).ai_calls_total, baseAiCalls, "no extra AI call");
+      for (const k of ["repos_seen", "repos_changed", "issues_upserted", "issues_closed", "messages_queued"]) {
+        assert.equal(run[k], baseRun[k], `run counter ${k}`);
+      }
+      assert.deepEqual(await deadLetters(p), []);
+      await assertInvariants(p);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test("an invocation cut off mid-scrape by the platform's subrequest limit: the run resumes and ends as without it", async () => {
+    const CUT = 20;
+    const p = await fullPipeline({ varsByWorker: { "contribot-scraper": { FAULT_CUT_AFTER_SUBREQUESTS: String(CUT) } } });
+    try {
+      const run = await runOfScenario(p);
+      await waitDrained(p);
+      await waitQuiet(p);
+      // The cut invocation could not write its ledger row; it logged why.
+      const logs = (await p.stack.listLogs("logs/")).filter((l) => l.key.includes("/scraper-"));
+      const failed = logs.map((l) => parseJsonl(l.text)).filter((lines) => lines.some((l) => l.event === "invocation_failed"));
+      assert.equal(failed.length, 1, "exactly one invocation was cut off");
+      const cutLine = failed[0].find((l) => l.event === "invocation_failed");
+      assert.match(cutLine.fields.error, /Too many subrequests/);
+      const cutId = cutLine.invocation;
+      assert.equal(await p.first("SELECT id FROM invocations WHERE id = ?", cutId), null);
+      assertSameState(await finalState(p), reference, "cut-off invocation");
+      // Progress committed before the cut is neither lost nor counted twice.
+      for (const k of ["repos_seen", "repos_changed", "issues_upserted", "issues_closed", "messages_queued"]) {
+        assert.equal(run[k], baseRun[k], `run counter ${k}`);
+      }
+      assert.equal((await simCounters(p)).ai_calls_total, baseAiCalls, "no extra AI call");
+      await assertInvariants(p, { unrecorded: { [cutId]: CUT } });
+    } finally {
+      await p.close();
+    }
+  });
 });
