@@ -242,7 +242,8 @@ async function scale(n, concurrency, timeoutMs) {
     const c = pick(await counters(p));
     const listed = await p.first("SELECT COUNT(*) AS n FROM repos WHERE active = 1");
     const open = await p.first("SELECT COUNT(*) AS n FROM issues WHERE state = 'open'");
-    return { mode: "scale", scale: n, concurrency, repos: listed.n, open_issues: open.n, scrape, counters: c, rows: await rowCounts(p) };
+    const { totals } = await p.sim.control("/_sim/truth");
+    return { mode: "scale", scale: n, concurrency, repos: listed.n, open_issues: open.n, totals, scrape, counters: c, rows: await rowCounts(p) };
   } finally {
     await p.close();
   }
