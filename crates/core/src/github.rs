@@ -581,7 +581,9 @@ fn alias_failure(errors: Option<&Vec<&GqlError>>, alias: &str) -> Failure {
 /// Decode the answer to a scrape query that covered `n` repos.
 pub fn decode_scrape(response: &HttpResponse, n: usize) -> Result<ScrapeAnswer, Failure> {
     let env = parse_envelope(response)?;
-    let data = env.data.unwrap_or(Value::Null);
+    // Each alias is moved out of the tree, never deep-copied: the answer can
+    // be megabytes of issue bodies.
+    let mut data = env.data.unwrap_or(Value::Null);
     let by_alias = alias_errors(&env.errors);
     let rate_limit = data
         .get("rateLimit")
@@ -590,8 +592,8 @@ pub fn decode_scrape(response: &HttpResponse, n: usize) -> Result<ScrapeAnswer, 
     for i in 0..n {
         let alias = format!("r{i}");
         let errs = by_alias.get(&alias);
-        let outcome = match data.get(&alias) {
-            Some(v) if !v.is_null() => match serde_json::from_value::<RawRepo>(v.clone()) {
+        let outcome = match data.get_mut(&alias).map(Value::take) {
+            Some(v) if !v.is_null() => match serde_json::from_value::<RawRepo>(v) {
                 Ok(raw) => RepoOutcome::Found(Box::new(RepoState {
                     name_with_owner: raw.name_with_owner,
                     is_archived: raw.is_archived,
@@ -698,7 +700,7 @@ pub fn decode_enrich(
     targets: &[EnrichTarget],
 ) -> Result<Vec<Enriched>, Failure> {
     let env = parse_envelope(response)?;
-    let data = env.data.unwrap_or(Value::Null);
+    let mut data = env.data.unwrap_or(Value::Null);
     let by_alias = alias_errors(&env.errors);
     let (mut r, mut i) = (0usize, 0usize);
     let mut out = Vec::with_capacity(targets.len());
@@ -714,13 +716,13 @@ pub fn decode_enrich(
             }
         };
         let errs = by_alias.get(&alias);
-        let value = data.get(&alias).filter(|v| !v.is_null());
+        let value = data.get_mut(&alias).map(Value::take).filter(|v| !v.is_null());
         let outcome = match (value, is_repo) {
             (None, _) => match not_found(errs) {
                 Some(message) => Enriched::Gone { message },
                 None => Enriched::Failed(alias_failure(errs, &alias)),
             },
-            (Some(v), true) => match serde_json::from_value::<RawEnrichRepo>(v.clone()) {
+            (Some(v), true) => match serde_json::from_value::<RawEnrichRepo>(v) {
                 Ok(raw) => Enriched::Repo(Box::new(RepoEnrichment {
                     name_with_owner: raw.name_with_owner,
                     description: raw.description,
@@ -751,7 +753,7 @@ pub fn decode_enrich(
                     "unexpected shape for {alias}: {e}"
                 ))),
             },
-            (Some(v), false) => match serde_json::from_value::<RawIssueHolder>(v.clone()) {
+            (Some(v), false) => match serde_json::from_value::<RawIssueHolder>(v) {
                 Ok(RawIssueHolder { issue: Some(issue) }) => {
                     Enriched::Issue(Box::new(IssueEnrichment {
                         meta: issue.into_meta(),
