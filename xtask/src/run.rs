@@ -165,7 +165,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let admin_token = format!(
         "local-{:x}",
-        std::process::id() as u64 * 0x9E37_79B9 ^ opts.seed
+        (u64::from(std::process::id()) * 0x9E37_79B9) ^ opts.seed
     );
     write_local_configs(&root, &work, &sim_url, &opts, &admin_token)?;
 
