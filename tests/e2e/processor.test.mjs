@@ -162,14 +162,20 @@ test("AI quota exhausted: the rest of the batch falls back without further AI ca
 });
 
 test("a message that fails on every attempt ends failed in D1 through the dead-letter queue", async () => {
-  const t = await p.first("SELECT r.owner, r.name, i.number, i.content_hash FROM issues i JOIN repos r ON r.id = i.repo_id WHERE i.state = 'open' ORDER BY i.id DESC LIMIT 1");
-  await p.sim.control("/_sim/mutate", { ops: [{ op: "edit_issue", repo: `${t.owner}/${t.name}`, number: t.number, title: "Always failing" }] });
-  await runScrape(p);
+  await drained(p);
+  await quiet();
+  const t = await p.first(
+    "SELECT i.id, r.owner, r.name, i.number, i.content_hash FROM issues i JOIN repos r ON r.id = i.repo_id WHERE i.state = 'open' ORDER BY i.id DESC LIMIT 1",
+  );
+  // The item needs work again, and GitHub fails every enrichment from now on.
+  await p.db.prepare("UPDATE issues SET analysis_hash = NULL, processing_status = 'pending' WHERE id = ?").bind(t.id).run();
   await p.sim.control("/_sim/faults", { seed: 7, rules: [{ route: "graphql", kind: "status_502", rate: 1.0 }] });
   try {
+    const producer = await p.stack.producer("PROCESSING_QUEUE");
+    await producer.send({ type: "issue", v: 1, owner: t.owner, name: t.name, number: t.number, content_hash: t.content_hash, priority: 1 });
     const row = await p.stack.waitFor(
       async () => {
-        const r = await p.first("SELECT i.* FROM issues i JOIN repos r ON r.id = i.repo_id WHERE r.owner = ? AND r.name = ? AND i.number = ?", t.owner, t.name, t.number);
+        const r = await p.first("SELECT * FROM issues WHERE id = ?", t.id);
         return r.processing_status === "failed" ? r : null;
       },
       { timeoutMs: 180_000, intervalMs: 1000, message: "the issue to be dead-lettered" },
