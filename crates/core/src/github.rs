@@ -716,7 +716,10 @@ pub fn decode_enrich(
             }
         };
         let errs = by_alias.get(&alias);
-        let value = data.get_mut(&alias).map(Value::take).filter(|v| !v.is_null());
+        let value = data
+            .get_mut(&alias)
+            .map(Value::take)
+            .filter(|v| !v.is_null());
         let outcome = match (value, is_repo) {
             (None, _) => match not_found(errs) {
                 Some(message) => Enriched::Gone { message },

@@ -582,8 +582,30 @@ async fn list_phase<P: Platform>(
             .transpose()
             .map_err(|e| PlatformError::Db(e.to_string()))?
             .unwrap_or_default();
-        let mut stmts = plan_list_sync(&source_id, &list, &known, now);
+        // Only data.json can prove it arrived whole; the README may be cut
+        // short anywhere and still parse, so it never delists a repo.
+        let authority = if origin == "data.json" {
+            ListAuthority::Complete
+        } else {
+            ListAuthority::Partial
+        };
+        let mut stmts = plan_list_sync_from(&source_id, &list, &known, now, authority);
         let (new, changed, gone) = (stmts.inserted, stmts.changed, stmts.deactivated);
+        if stmts.kept_unlisted > 0 {
+            ctx.log(
+                now,
+                Level::Warn,
+                "list_removals_deferred",
+                fields([
+                    ("origin", json!(origin)),
+                    ("repos", json!(stmts.kept_unlisted)),
+                    (
+                        "reason",
+                        json!("the README fallback cannot show it is complete; repos it omits stay active until data.json is read again"),
+                    ),
+                ]),
+            );
+        }
         stmts
             .statements
             .push(store::source_good(&source_id, text_hash.as_str(), now));
@@ -621,13 +643,37 @@ pub struct ListSync {
     pub inserted: usize,
     pub changed: usize,
     pub deactivated: usize,
+    /// Active repos the list omits but that stay active (a partial list).
+    pub kept_unlisted: usize,
 }
 
+/// Whether a parsed list may delist repos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAuthority {
+    /// Known to be whole (data.json: a document cut off in transit does not
+    /// parse): repos it omits are deactivated.
+    Complete,
+    /// May be cut short and still parse (the README fallback): repos are
+    /// added and updated, none is deactivated.
+    Partial,
+}
+
+/// [`plan_list_sync_from`] for a list known to be whole.
 pub fn plan_list_sync(
     source: &str,
     list: &ParsedList,
     known: &[store::ListedRow],
     now_ms: i64,
+) -> ListSync {
+    plan_list_sync_from(source, list, known, now_ms, ListAuthority::Complete)
+}
+
+pub fn plan_list_sync_from(
+    source: &str,
+    list: &ParsedList,
+    known: &[store::ListedRow],
+    now_ms: i64,
+    authority: ListAuthority,
 ) -> ListSync {
     let by_slug: BTreeMap<(&str, &str), &store::ListedRow> = known
         .iter()
@@ -657,18 +703,25 @@ pub fn plan_list_sync(
             list_hash: h,
         });
     }
-    let gone: Vec<i64> = known
+    let unlisted: Vec<i64> = known
         .iter()
         .filter(|r| r.active == 1 && !listed.contains(&(r.owner.as_str(), r.name.as_str())))
         .map(|r| r.id)
         .collect();
     let mut statements = store::upsert_listed(source, &writes, now_ms);
-    statements.extend(store::deactivate_repos(&gone, now_ms));
+    let (deactivated, kept_unlisted) = match authority {
+        ListAuthority::Complete => {
+            statements.extend(store::deactivate_repos(&unlisted, now_ms));
+            (unlisted.len(), 0)
+        }
+        ListAuthority::Partial => (0, unlisted.len()),
+    };
     ListSync {
         statements,
         inserted,
         changed,
-        deactivated: gone.len(),
+        deactivated,
+        kept_unlisted,
     }
 }
 
@@ -1277,4 +1330,55 @@ async fn drain_step<P: Platform>(
         });
     }
     Ok(Flow::Next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(id: i64, owner: &str, name: &str) -> store::ListedRow {
+        store::ListedRow {
+            id,
+            owner: owner.into(),
+            name: name.into(),
+            data_source: "awesome-for-beginners".into(),
+            list_hash: None,
+            active: 1,
+        }
+    }
+
+    fn deactivations(sync: &ListSync) -> usize {
+        sync.statements
+            .iter()
+            .filter(|s| s.sql.contains("SET active = 0"))
+            .count()
+    }
+
+    #[test]
+    fn only_a_complete_list_delists_the_repos_it_omits() {
+        let list = list::parse_data_json(
+            r#"{"repositories": [{"name": "a", "link": "https://github.com/o/a", "label": "good first issue"}]}"#,
+        )
+        .unwrap();
+        let known = [
+            listed(1, "o", "a"),
+            listed(2, "o", "b"),
+            listed(3, "o", "c"),
+        ];
+
+        let whole = plan_list_sync(DEFAULT_SOURCE, &list, &known, 0);
+        assert_eq!((whole.deactivated, whole.kept_unlisted), (2, 0));
+        assert_eq!(deactivations(&whole), 1);
+
+        let partial = plan_list_sync_from(DEFAULT_SOURCE, &list, &known, 0, ListAuthority::Partial);
+        assert_eq!((partial.deactivated, partial.kept_unlisted), (0, 2));
+        assert_eq!(deactivations(&partial), 0, "a partial list delists nothing");
+        // It still writes what it lists.
+        assert_eq!(
+            partial.inserted + partial.changed,
+            whole.inserted + whole.changed
+        );
+    }
+
+    const DEFAULT_SOURCE: &str = crate::list::DEFAULT_SOURCE_ID;
 }
