@@ -2,7 +2,7 @@
 //! table and written to `BENCHMARKS.md`.
 //!
 //! 1. setup, release builds of both workers, the simulator (`upstream-sim`),
-//!    the peer driver and `bench-sim` (`crates/bench`);
+//!    the peer driver (`crates/bench`);
 //! 2. worker sizes (raw and gzip) and the criterion benchmark of a scrape
 //!    step (`crates/bench/benches/step.rs`, short measurement);
 //! 3. `node bench/pipeline.mjs main`: 222 repos with both workers — a full
@@ -166,7 +166,7 @@ pub fn run(args: &[String]) -> Result<()> {
         match pipeline(
             &root,
             &["scale", "--scale", &n_arg, "--timeout-ms", &timeout],
-            &release.join("bench-sim"),
+            &release.join("upstream-sim"),
             &release.join("contribot-bench"),
         ) {
             Ok(doc) => scale_runs.push(doc),
@@ -188,7 +188,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 "--concurrency",
                 "1",
             ],
-            &release.join("bench-sim"),
+            &release.join("upstream-sim"),
             &release.join("contribot-bench"),
         )?)
     } else {
@@ -1036,7 +1036,7 @@ fn render(raw: &Value, h: &Header) -> Rendered {
         "`upstream-sim --scale N` appends N synthetic repos to the 222 of the list (label \
          `good first issue`; ~{:.0} issues and pulls each, of which ~{:.1} are open beginner \
          issues). Scraper only: processing every item with AI locally is out of scope (the \
-         222-repo processor figures are above). These runs use `bench-sim` (crates/bench), the \
+         222-repo processor figures are above). These runs use `upstream-sim --graphql-points 10000000`, the \
          same simulator with GitHub's hourly rate-limit window lifted: a full refresh costs \
          ~{:.1} GraphQL points per repo, so beyond ~{} repos one refresh exceeds the real \
          5,000-points/hour window and the scraper spreads the run over several hours through \

@@ -5,9 +5,7 @@
 //!   simulator, so its counters can compare them with contribot's;
 //! - [`fixture`]: a realistic, deterministic scrape step (a 25-repo GraphQL
 //!   answer with issue bodies, the stored rows and hashes) for the CPU
-//!   benchmark in `benches/step.rs`;
-//! - the `bench-sim` binary: the simulator with GitHub's hourly rate-limit
-//!   windows lifted, for scale runs whose points exceed one hour's window.
+//!   benchmark in `benches/step.rs`.
 //!
 //! It measures; it never decides anything the workers decide, and it talks
 //! only to the local simulator.
