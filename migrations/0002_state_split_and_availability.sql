@@ -24,3 +24,15 @@ ALTER TABLE repos ADD COLUMN scrape_error_at INTEGER;
 -- progress) and the attempt count of the transient failure it is waiting on.
 ALTER TABLE scrape_runs ADD COLUMN last_progress_at INTEGER;
 ALTER TABLE scrape_runs ADD COLUMN failure_attempts INTEGER NOT NULL DEFAULT 0;
+
+-- Only one scrape chain per run advances: an invocation leases the run for
+-- the cursor sequence it carries, and every progress write is guarded on
+-- the lease (a concurrent duplicate delivery finds it taken).
+ALTER TABLE scrape_runs ADD COLUMN lease_id TEXT;
+ALTER TABLE scrape_runs ADD COLUMN lease_until INTEGER;
+
+-- When an item was last handed to the processing queue: the reconciliation
+-- pass of every run re-queues items still pending long after (messages can
+-- be lost: Queues keep them 24 hours on the Free plan).
+ALTER TABLE repos ADD COLUMN queued_at INTEGER;
+ALTER TABLE issues ADD COLUMN queued_at INTEGER;
