@@ -6,6 +6,7 @@
 //! being the invocation's summary. Configured secrets are scrubbed from every
 //! line before it leaves the core.
 
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -156,75 +157,51 @@ pub fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Value {
 
 /// `logs/YYYY/MM/DD/{service}-{runId}-{timestamp}.jsonl`, `timestamp` in Unix ms.
 pub fn log_key(service: &str, run_id: &str, now_ms: i64) -> String {
-    let (y, m, d) = civil_date(now_ms);
-    format!("logs/{y:04}/{m:02}/{d:02}/{service}-{run_id}-{now_ms}.jsonl")
+    let day = utc(now_ms).format("%Y/%m/%d");
+    format!("logs/{day}/{service}-{run_id}-{now_ms}.jsonl")
 }
 
-/// The `logs/YYYY/MM/DD/` prefix of a date given as `YYYY-MM-DD`.
+/// The `logs/YYYY/MM/DD/` prefix of a real calendar day written `YYYY-MM-DD`.
 pub fn log_prefix_for_date(date: &str) -> Option<String> {
-    let parts: Vec<&str> = date.split('-').collect();
-    if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
-        return None;
-    }
-    let y: u32 = parts[0].parse().ok()?;
-    let m: u32 = parts[1].parse().ok()?;
-    let d: u32 = parts[2].parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    Some(format!("logs/{y:04}/{m:02}/{d:02}/"))
+    Some(calendar_day(date)?.format("logs/%Y/%m/%d/").to_string())
 }
 
-/// ISO-8601 UTC with milliseconds.
+/// ISO-8601 UTC with milliseconds: `2026-11-23T15:40:00.000Z`.
 pub fn iso8601(ms: i64) -> String {
-    let (y, mo, d) = civil_date(ms);
-    let day_ms = ms.rem_euclid(86_400_000);
-    let (h, mi, s, milli) = (
-        day_ms / 3_600_000,
-        day_ms / 60_000 % 60,
-        day_ms / 1000 % 60,
-        day_ms % 1000,
-    );
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    utc(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Parse `YYYY-MM-DDTHH:MM:SS(.fff)Z` into Unix ms (GitHub's timestamps).
+/// Parse an RFC 3339 timestamp into Unix ms: GitHub's `YYYY-MM-DDTHH:MM:SSZ`,
+/// with or without a fraction (kept to the millisecond) and with any UTC
+/// offset. Anything else, or a day the calendar lacks, is `None`.
 pub fn parse_iso8601(s: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// A real calendar day written exactly `YYYY-MM-DD` (chrono's `%Y-%m-%d`
+/// alone would also take `2026-1-1` or `+2026-01-01`).
+fn calendar_day(s: &str) -> Option<NaiveDate> {
     let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    Some(days_from_civil(y, mo, d) * 86_400_000 + (h * 3600 + mi * 60 + sec) * 1000)
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_date(ms: i64) -> (i64, i64, i64) {
-    let z = ms.div_euclid(86_400_000) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// The UTC instant of a Unix-ms timestamp, clamped to chrono's range
+/// (about 262,000 years either side of year 0).
+fn utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
 }
 
 #[cfg(test)]
@@ -274,5 +251,99 @@ mod tests {
         );
         assert_eq!(log_prefix_for_date("2026-13-01"), None);
         assert_eq!(log_prefix_for_date("../etc"), None);
+    }
+
+    #[test]
+    fn log_prefixes_exist_only_for_real_days() {
+        assert_eq!(
+            log_prefix_for_date("2024-02-29").as_deref(),
+            Some("logs/2024/02/29/")
+        );
+        assert_eq!(log_prefix_for_date("2023-02-29"), None, "not a leap year");
+        assert_eq!(log_prefix_for_date("1900-02-29"), None, "century rule");
+        assert_eq!(
+            log_prefix_for_date("2000-02-29").as_deref(),
+            Some("logs/2000/02/29/"),
+            "400-year rule"
+        );
+        assert_eq!(log_prefix_for_date("2026-04-31"), None);
+        assert_eq!(log_prefix_for_date("2026-1-01"), None);
+        assert_eq!(log_prefix_for_date("+026-01-01"), None);
+        assert_eq!(log_prefix_for_date("2026-01-01/"), None);
+        assert_eq!(log_prefix_for_date(""), None);
+    }
+
+    #[test]
+    fn log_keys_change_day_at_utc_midnight() {
+        // 2024-02-29T23:59:59.999Z, then the next millisecond.
+        let last = 1_709_251_199_999;
+        assert_eq!(
+            log_key("processor", "b", last),
+            format!("logs/2024/02/29/processor-b-{last}.jsonl")
+        );
+        assert_eq!(
+            log_key("processor", "b", last + 1),
+            format!("logs/2024/03/01/processor-b-{}.jsonl", last + 1)
+        );
+        assert_eq!(
+            log_key("scraper", "r", -1),
+            "logs/1969/12/31/scraper-r--1.jsonl"
+        );
+    }
+
+    #[test]
+    fn timestamps_keep_milliseconds_and_honour_offsets() {
+        let ms = 1_795_448_400_000; // 2026-11-23T15:40:00Z
+        assert_eq!(parse_iso8601("2026-11-23T15:40:00.123Z"), Some(ms + 123));
+        assert_eq!(
+            parse_iso8601("2026-11-23T15:40:00.123999Z"),
+            Some(ms + 123),
+            "sub-millisecond digits are truncated"
+        );
+        assert_eq!(parse_iso8601("2026-11-23T17:40:00+02:00"), Some(ms));
+        assert_eq!(parse_iso8601("2026-11-23T10:10:00-05:30"), Some(ms));
+        assert_eq!(parse_iso8601("2026-11-24T00:40:00.5+09:00"), Some(ms + 500));
+        assert_eq!(
+            parse_iso8601("2024-02-29T12:00:00Z"),
+            Some(1_709_208_000_000)
+        );
+        assert_eq!(parse_iso8601("1969-12-31T23:59:59.999Z"), Some(-1));
+    }
+
+    #[test]
+    fn malformed_or_impossible_timestamps_are_rejected() {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-11-23",
+            "2026-11-23T15:40:00",
+            "2026-11-23T15:40Z",
+            "2023-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-23T24:00:00Z",
+            "2026-11-23T15:60:00Z",
+            "2026-11-23T15:40:00+25:00",
+            "2026-11-23T15:40:00Zjunk",
+            "20261123T154000Z",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn iso8601_round_trips_through_the_parser() {
+        for ms in [
+            0,
+            -1,
+            951_782_400_000,     // 2000-02-29T00:00:00Z
+            1_709_251_199_999,   // 2024-02-29T23:59:59.999Z
+            1_795_448_400_123,   // 2026-11-23T15:40:00.123Z
+            253_402_300_799_999, // 9999-12-31T23:59:59.999Z
+        ] {
+            assert_eq!(parse_iso8601(&iso8601(ms)), Some(ms), "{}", iso8601(ms));
+        }
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso8601(-1), "1969-12-31T23:59:59.999Z");
     }
 }

@@ -1,37 +1,24 @@
 //! Calendar arithmetic for Unix-millisecond timestamps, in UTC, without a
 //! time-zone database: the admin API speaks Unix ms and `YYYY-MM-DD` days.
+//! The calendar is chrono's (proleptic Gregorian); instants outside its range
+//! (about 262,000 years either side of year 0) are clamped to its ends.
 
-/// `(year, month, day)` of a count of days since 1970-01-01 (proleptic
-/// Gregorian; Howard Hinnant's `civil_from_days`).
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+
+/// `(year, month, day)` of a count of days since 1970-01-01.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let day = utc(days.saturating_mul(86_400_000)).date_naive();
+    (i64::from(day.year()), day.month(), day.day())
 }
 
 /// The UTC day of a Unix-ms timestamp, as `YYYY-MM-DD`.
 pub fn date_of_ms(ms: i64) -> String {
-    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
-    format!("{y:04}-{m:02}-{d:02}")
+    utc(ms).format("%Y-%m-%d").to_string()
 }
 
 /// A Unix-ms timestamp as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn datetime_of_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1_000).rem_euclid(86_400);
-    format!(
-        "{} {:02}:{:02}:{:02}",
-        date_of_ms(ms),
-        secs / 3_600,
-        secs % 3_600 / 60,
-        secs % 60
-    )
+    utc(ms).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// A duration in milliseconds, short and readable: `850ms`, `12s`,
@@ -49,29 +36,72 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
-/// Whether `s` is a real calendar day written `YYYY-MM-DD`.
+/// Whether `s` is a real calendar day written exactly `YYYY-MM-DD` (chrono's
+/// `%Y-%m-%d` alone would also take `2026-1-1` or `+2026-01-01`).
 pub fn is_valid_date(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    shaped && NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+}
+
+fn utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leap_days_follow_the_gregorian_rules() {
+        assert!(is_valid_date("2000-02-29"), "400-year rule");
+        assert!(!is_valid_date("1900-02-29"), "century rule");
+        assert!(!is_valid_date("2100-02-29"));
+        assert_eq!(civil_from_days(-25_508), (1900, 3, 1));
+        assert_eq!(civil_from_days(-25_509), (1900, 2, 28));
+        assert_eq!(date_of_ms(1_709_251_199_999), "2024-02-29");
+        assert_eq!(date_of_ms(1_709_251_200_000), "2024-03-01");
     }
-    let digits = |r: std::ops::Range<usize>| {
-        b[r.clone()]
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then(|| s[r].parse::<u32>().ok())
-            .flatten()
-    };
-    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else {
-        return false;
-    };
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days_in_month).contains(&day)
+
+    #[test]
+    fn days_must_be_written_in_full() {
+        for bad in [
+            "",
+            "2026-04-31",
+            "2026-00-10",
+            "2026-01-00",
+            "2026-01-1",
+            "2026/01/01",
+            "2026-01-01 ",
+            " 2026-01-01",
+            "20260101",
+            "２０２６-01-01",
+        ] {
+            assert!(!is_valid_date(bad), "{bad:?}");
+        }
+        assert!(is_valid_date("0001-01-01"));
+        assert!(is_valid_date("9999-12-31"));
+    }
+
+    #[test]
+    fn times_before_1970_fall_on_the_earlier_day() {
+        assert_eq!(datetime_of_ms(-1), "1969-12-31 23:59:59");
+        assert_eq!(datetime_of_ms(-86_400_000), "1969-12-31 00:00:00");
+        assert_eq!(datetime_of_ms(999), "1970-01-01 00:00:00");
+    }
+
+    #[test]
+    fn instants_past_the_calendar_clamp_to_its_ends() {
+        assert_eq!(date_of_ms(i64::MIN), date_of_ms(i64::MIN / 2));
+        assert_eq!(civil_from_days(i64::MAX).1, 12);
+        assert_eq!(civil_from_days(i64::MAX).2, 31);
+    }
 }
