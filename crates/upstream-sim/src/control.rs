@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::faults::FaultConfig;
 use crate::mutation::MutationOp;
 use crate::sim::Sim;
+use crate::tokens::TokenRevocation;
 
 fn reply(status: StatusCode, body: serde_json::Value) -> Response<Body> {
     let mut resp = Response::new(Body::from(body.to_string()));
@@ -76,6 +77,50 @@ pub(crate) async fn clear_faults(State(sim): State<Arc<Sim>>) -> Response<Body> 
     sim.set_faults(FaultConfig::default())
         .expect("an empty plan is valid");
     reply(StatusCode::OK, json!({"ok": true}))
+}
+
+/// `POST /_sim/tokens/revoke`: revokes a token now or after N requests.
+pub(crate) async fn revoke_token(
+    State(sim): State<Arc<Sim>>,
+    body: axum::body::Bytes,
+) -> Response<Body> {
+    let r: TokenRevocation = match parse(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    if r.token.trim().is_empty() {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "token must not be empty"}),
+        );
+    }
+    let mut tokens = sim.tokens();
+    tokens.revoke(&r);
+    reply(StatusCode::OK, json!({"ok": true, "tokens": tokens.board()}))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreRequest {
+    token: String,
+}
+
+/// `POST /_sim/tokens/restore`: the token works again.
+pub(crate) async fn restore_token(
+    State(sim): State<Arc<Sim>>,
+    body: axum::body::Bytes,
+) -> Response<Body> {
+    let r: RestoreRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let mut tokens = sim.tokens();
+    tokens.restore(&r.token);
+    reply(StatusCode::OK, json!({"ok": true, "tokens": tokens.board()}))
+}
+
+pub(crate) async fn get_tokens(State(sim): State<Arc<Sim>>) -> Json<crate::TokenBoard> {
+    Json(sim.tokens().board().clone())
 }
 
 pub(crate) async fn reset(State(sim): State<Arc<Sim>>) -> Response<Body> {

@@ -138,15 +138,20 @@ pub(crate) async fn serve(
         .get("x-contribot-invocation")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let fault: Option<Fault> = traffic.class.and_then(|c| sim.faults().decide(c));
     req.extensions_mut().insert(PeerAddr(peer));
-
     let mut record = RequestRecord {
         route: traffic.counter.clone().unwrap_or_default(),
         token: token.clone(),
         invocation: invocation.clone(),
         ..RequestRecord::default()
     };
+
+    if let Some(resp) = revoked_token(&sim, traffic.class, token.as_deref(), peer) {
+        record.status = resp.status().as_u16();
+        finish(&sim, &traffic, &method, &path, record);
+        return Ok(resp);
+    }
+    let fault: Option<Fault> = traffic.class.and_then(|c| sim.faults().decide(c));
 
     if let Some(f) = fault {
         if f.kind == FaultKind::ConnectionReset {
@@ -207,6 +212,24 @@ pub(crate) async fn serve(
     record.status = resp.status().as_u16();
     finish(&sim, &traffic, &method, &path, record);
     Ok(resp)
+}
+
+/// GitHub's 401 when `token` has been revoked (GitHub routes only). Every
+/// GitHub request with a token counts towards a pending revocation.
+fn revoked_token(
+    sim: &Sim,
+    class: Option<RouteClass>,
+    token: Option<&str>,
+    peer: SocketAddr,
+) -> Option<Response<Body>> {
+    let class = class.filter(|c| matches!(c, RouteClass::Graphql | RouteClass::Rest))?;
+    let token = token?;
+    if sim.tokens().admit(token) {
+        return None;
+    }
+    let anonymous = crate::ratelimit::Client::Anonymous(peer.ip().to_string());
+    let core = sim.limits().peek(Resource::Core, &anonymous);
+    Some(crate::tokens::bad_credentials(class, core))
 }
 
 /// GitHub answers carry the caller's (uncharged) rate-limit state even

@@ -38,6 +38,7 @@ mod rest;
 mod rng;
 mod server;
 mod sim;
+mod tokens;
 mod world;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -54,6 +55,7 @@ pub use list::{github_slug, ListBreak, ListEntry};
 pub use mutation::{Applied, MutationError, MutationOp};
 pub use ratelimit::RateLimitConfig;
 pub use sim::{Truth, TruthTotals};
+pub use tokens::{TokenBoard, TokenRevocation};
 pub use world::{RenamedRepo, RepoTruth, Specials};
 
 /// The largest `scale` accepted (extra synthetic repositories).

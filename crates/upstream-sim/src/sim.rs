@@ -10,6 +10,7 @@ use crate::faults::{FaultConfig, FaultConfigError, FaultPlan};
 use crate::list::AwesomeList;
 use crate::mutation::{Applied, MutationError, MutationOp, Upstream};
 use crate::ratelimit::RateLimits;
+use crate::tokens::Tokens;
 use crate::world::{scale_entries, RepoTruth, Specials, World};
 use crate::SimConfig;
 
@@ -47,6 +48,7 @@ pub(crate) struct Sim {
     faults: Mutex<FaultPlan>,
     counters: Mutex<Counters>,
     limits: Mutex<RateLimits>,
+    tokens: Mutex<Tokens>,
 }
 
 /// Ground truth for tests (`GET /_sim/truth`).
@@ -82,6 +84,7 @@ impl Sim {
             faults: Mutex::new(FaultPlan::default()),
             counters: Mutex::new(Counters::default()),
             limits: Mutex::new(RateLimits::new(config.rate_limits)),
+            tokens: Mutex::new(Tokens::default()),
             config,
         }
     }
@@ -104,6 +107,10 @@ impl Sim {
 
     pub(crate) fn limits(&self) -> MutexGuard<'_, RateLimits> {
         lock(&self.limits)
+    }
+
+    pub(crate) fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        lock(&self.tokens)
     }
 
     /// Applies all operations or none.
@@ -135,13 +142,14 @@ impl Sim {
         Ok(())
     }
 
-    /// Restores the initial seeded state: dataset, list, faults, counters
-    /// and rate-limit windows.
+    /// Restores the initial seeded state: dataset, list, faults, counters,
+    /// rate-limit windows and token revocations.
     pub(crate) fn reset(&self) {
         *self.data_mut() = Dataset::build(self.config.seed, self.config.scale);
         *self.faults() = FaultPlan::default();
         *self.counters() = Counters::default();
         *self.limits() = RateLimits::new(self.config.rate_limits);
+        *self.tokens() = Tokens::default();
     }
 
     pub(crate) fn truth(&self) -> Truth {
