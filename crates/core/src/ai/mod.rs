@@ -17,18 +17,26 @@
 
 use serde::{Deserialize, Serialize};
 
+mod backlog;
 mod body;
 mod call;
 mod heuristic;
+mod ledger;
 mod neurons;
 mod output;
 mod prompt;
 
+pub use backlog::{budget_queries, budget_status, completion_day, requeue_upgrades, LedgerDay};
 pub use body::{clean_body, TRUNCATION_MARK};
 pub use call::{
     classify_binding_error, parse_rest_response, quota_reset_epoch_secs, rest_request, AiFailure,
 };
 pub use heuristic::{heuristic_issue_analysis, heuristic_repo_summary};
+pub use ledger::{
+    estimate_call, estimate_prompt_tokens, parse_daily_cap, utc_day, utc_day_after, CallEstimate,
+    DailyAllowance, Refusal, AT_CAP_POLICY, DEFAULT_DAILY_NEURON_CAP, DEFAULT_NEURONS_PER_CALL,
+    HISTORY_DAYS, RESERVATION_TTL_MS, RESERVE_CALLS,
+};
 pub use neurons::{
     estimate_neurons, neuron_rate, usage_tokens, NeuronRate, FREE_NEURONS_PER_DAY, NEURON_RATES,
 };
