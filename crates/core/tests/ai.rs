@@ -213,7 +213,7 @@ fn prompts_are_deterministic() {
     let b = issue_analysis_input(&issue(&r, "t", &labels, "body"));
     assert_eq!(a, b);
     assert_eq!(repo_summary_input(&r), repo_summary_input(&r));
-    assert_eq!(PROMPT_VERSION, "v1");
+    assert_eq!(PROMPT_VERSION, "v2");
     assert_eq!(HEURISTIC_MODEL, "heuristic-v1");
 }
 
@@ -736,7 +736,7 @@ fn rest_request_posts_the_input_to_the_model_url() {
         "http://127.0.0.1:8788/",
         "acct123",
         "s3cret",
-        DEFAULT_MODEL,
+        LLAMA_8B,
         &input,
         "inv-1",
     );
@@ -843,19 +843,17 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
 }
 
+/// The 8B model at full precision: the default until v2, and the rates an
+/// unknown model is charged at.
+const LLAMA_8B: &str = "@cf/meta/llama-3.1-8b-instruct";
+
 #[test]
 fn neurons_follow_the_published_per_model_rates() {
-    assert!(close(
-        estimate_neurons(DEFAULT_MODEL, 1_000_000, 0),
-        25_608.0
-    ));
-    assert!(close(
-        estimate_neurons(DEFAULT_MODEL, 0, 1_000_000),
-        75_147.0
-    ));
+    assert!(close(estimate_neurons(LLAMA_8B, 1_000_000, 0), 25_608.0));
+    assert!(close(estimate_neurons(LLAMA_8B, 0, 1_000_000), 75_147.0));
     // 1,000 prompt tokens and 500 completion tokens on the 8B model.
     assert!(close(
-        estimate_neurons(DEFAULT_MODEL, 1_000, 500),
+        estimate_neurons(LLAMA_8B, 1_000, 500),
         25.608 + 37.5735
     ));
     assert!(close(
@@ -867,8 +865,16 @@ fn neurons_follow_the_published_per_model_rates() {
         2.0 * 4_625.0 + 30_475.0
     ));
     assert!(close(
+        estimate_neurons(DEFAULT_MODEL, 1_000_000, 1_000_000),
+        4_119.0 + 34_868.0
+    ));
+    assert!(close(
+        estimate_neurons("@cf/ibm-granite/granite-4.0-h-micro", 1_000_000, 1_000_000),
+        1_542.0 + 10_158.0
+    ));
+    assert!(close(
         estimate_neurons("@cf/unknown/model", 1_000, 500),
-        estimate_neurons(DEFAULT_MODEL, 1_000, 500)
+        estimate_neurons(LLAMA_8B, 1_000, 500)
     ));
     assert_eq!(estimate_neurons(DEFAULT_MODEL, 0, 0), 0.0);
 }

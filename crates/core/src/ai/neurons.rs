@@ -26,9 +26,11 @@ const fn rate(model: &'static str, input: f64, output: f64) -> NeuronRate {
 
 /// Per-model rates from the "LLM model pricing" table of Cloudflare's
 /// Workers AI pricing page, developers.cloudflare.com/workers-ai/platform/pricing/
-/// (per-model pricing published 2025-02-20; figures as listed in 2025; the
+/// (per-model pricing published 2025-02-20; figures as listed there in 2025
+/// and unchanged in the July 2026 page, which adds granite-4.0-h-micro; the
 /// page bills $0.011 per 1,000 neurons, so e.g. 25,608 neurons ≈ $0.282).
-/// The first entry is the fallback for models not listed here.
+/// The first entry, the priciest 8B, is the fallback for models not listed
+/// here, so an unknown model is never under-charged against the cap.
 pub const NEURON_RATES: &[NeuronRate] = &[
     rate("@cf/meta/llama-3.1-8b-instruct", 25_608.0, 75_147.0),
     rate("@cf/meta/llama-3.1-8b-instruct-fp8", 13_778.0, 26_128.0),
@@ -36,6 +38,7 @@ pub const NEURON_RATES: &[NeuronRate] = &[
     rate("@cf/meta/llama-3.1-8b-instruct-awq", 11_161.0, 24_215.0),
     rate("@cf/meta/llama-3.2-1b-instruct", 2_457.0, 18_252.0),
     rate("@cf/meta/llama-3.2-3b-instruct", 4_625.0, 30_475.0),
+    rate("@cf/ibm-granite/granite-4.0-h-micro", 1_542.0, 10_158.0),
     rate("@cf/meta/llama-3.2-11b-vision-instruct", 4_410.0, 61_493.0),
     rate("@cf/meta/llama-3-8b-instruct", 25_608.0, 75_147.0),
     rate("@cf/meta/llama-3-8b-instruct-awq", 11_161.0, 24_215.0),
@@ -59,7 +62,7 @@ pub const NEURON_RATES: &[NeuronRate] = &[
 ];
 
 /// The rates for `model`; an unknown model is charged as
-/// `@cf/meta/llama-3.1-8b-instruct`, contribot's default.
+/// `@cf/meta/llama-3.1-8b-instruct` (full precision, the priciest 8B).
 pub fn neuron_rate(model: &str) -> &'static NeuronRate {
     let model = model.trim();
     NEURON_RATES
