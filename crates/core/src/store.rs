@@ -548,28 +548,13 @@ pub fn close_issues(repo_id: i64, numbers: &[i64], now_ms: i64) -> Vec<Statement
 
 // ---------------------------------------------------------------- outbox
 
-/// Up to `limit` repos and `limit` open issues whose analysis is a
-/// heuristic *fallback* (AI failed or was out of quota — not the offline
-/// backend by choice), oldest first, go back to `pending` and out of the
-/// queued state, so the outbox hands them to AI again. Bounded per run so a
-/// recovered AI never faces a re-queue storm.
+/// AI upgrades for this run: up to `limit` heuristic fallbacks (AI failed,
+/// was capped or out of quota — not the offline backend by choice), as many
+/// as the UTC day's remaining neuron allowance covers, go back to `pending`
+/// in value order to a beginner (see [`crate::ai::requeue_upgrades`]).
+/// `limit` bounds one run's queue operations.
 pub fn requeue_heuristic_fallbacks(limit: u32, now_ms: i64) -> Vec<Statement> {
-    ["repos", "issues"]
-        .into_iter()
-        .map(|table| {
-            let open = if table == "issues" { "AND state = 'open' " } else { "AND active = 1 " };
-            Statement::new(
-                format!(
-                    "UPDATE {table} SET analysis_hash = NULL, queued_hash = NULL, processing_status = 'pending', \
-                     updated_at = ?2 WHERE id IN (SELECT id FROM {table} WHERE analysis_model = 'heuristic-v1' \
-                     AND processing_status = 'completed' AND fallback_reason IS NOT NULL \
-                     AND fallback_reason NOT LIKE 'offline heuristic backend%' {open}\
-                     ORDER BY analyzed_at LIMIT ?1)"
-                ),
-                vec![i64::from(limit).into(), now_ms.into()],
-            )
-        })
-        .collect()
+    crate::ai::requeue_upgrades(limit, now_ms)
 }
 
 /// An item committed to D1 but not yet handed to the processing queue.
