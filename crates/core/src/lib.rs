@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod ai;
+pub mod api;
 pub mod budget;
 pub mod failure;
 pub mod github;
