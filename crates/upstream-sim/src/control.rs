@@ -123,6 +123,40 @@ pub(crate) async fn get_tokens(State(sim): State<Arc<Sim>>) -> Json<crate::Token
     Json(sim.tokens().board().clone())
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsRequest {
+    #[serde(default)]
+    secondary: Option<crate::secondary::SecondaryLimitPatch>,
+}
+
+fn limits_view(sim: &Sim) -> serde_json::Value {
+    json!({"secondary": sim.secondary().config()})
+}
+
+/// `GET /_sim/limits`: the enforced limits now in force.
+pub(crate) async fn get_limits(State(sim): State<Arc<Sim>>) -> Response<Body> {
+    reply(StatusCode::OK, limits_view(&sim))
+}
+
+/// `POST /_sim/limits`: changes enforced limits at run time (absent fields
+/// keep their value); `POST /_sim/reset` restores the start-up limits.
+pub(crate) async fn set_limits(
+    State(sim): State<Arc<Sim>>,
+    body: axum::body::Bytes,
+) -> Response<Body> {
+    let r: LimitsRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    if let Some(patch) = r.secondary {
+        let mut secondary = sim.secondary();
+        let config = secondary.config().patched(patch);
+        secondary.set_config(config);
+    }
+    reply(StatusCode::OK, limits_view(&sim))
+}
+
 pub(crate) async fn reset(State(sim): State<Arc<Sim>>) -> Response<Body> {
     sim.reset();
     reply(StatusCode::OK, json!({"ok": true}))

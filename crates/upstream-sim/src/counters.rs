@@ -27,6 +27,9 @@ pub struct Counters {
     /// model → outcome (`ok`, `invalid_input`, `unauthorized`, `fault:<kind>`) → calls.
     pub ai_calls: BTreeMap<String, BTreeMap<String, u64>>,
     pub faults_by_kind: BTreeMap<String, u64>,
+    /// Requests a secondary limit refused: `concurrency`, `graphql_points`, `rest_points`.
+    #[serde(default)]
+    pub secondary_limited: BTreeMap<String, u64>,
 }
 
 /// What the front door learned about one request.
@@ -39,6 +42,7 @@ pub(crate) struct RequestRecord {
     pub graphql_points: u32,
     pub fault: Option<&'static str>,
     pub ai_call: Option<(String, String)>,
+    pub secondary_limit: Option<&'static str>,
 }
 
 impl Counters {
@@ -67,6 +71,9 @@ impl Counters {
         }
         if let Some(kind) = r.fault {
             *self.faults_by_kind.entry(kind.to_string()).or_default() += 1;
+        }
+        if let Some(limit) = r.secondary_limit {
+            *self.secondary_limited.entry(limit.to_string()).or_default() += 1;
         }
         if let Some((model, outcome)) = &r.ai_call {
             self.ai_calls_total += 1;

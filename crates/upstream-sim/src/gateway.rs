@@ -151,6 +151,15 @@ pub(crate) async fn serve(
         finish(&sim, &traffic, &method, &path, record);
         return Ok(resp);
     }
+    let _in_flight = match admit_secondary(&sim, traffic.class, req.headers(), peer) {
+        Ok(guard) => guard,
+        Err(resp) => {
+            record.secondary_limit = resp.1;
+            record.status = resp.0.status().as_u16();
+            finish(&sim, &traffic, &method, &path, record);
+            return Ok(resp.0);
+        }
+    };
     let fault: Option<Fault> = traffic.class.and_then(|c| sim.faults().decide(c));
 
     if let Some(f) = fault {
@@ -230,6 +239,63 @@ fn revoked_token(
     let anonymous = crate::ratelimit::Client::Anonymous(peer.ip().to_string());
     let core = sim.limits().peek(Resource::Core, &anonymous);
     Some(crate::tokens::bad_credentials(class, core))
+}
+
+/// A GitHub request in flight, counted against the secondary concurrency
+/// limit until dropped.
+pub(crate) struct InFlight {
+    sim: Arc<Sim>,
+    client: Option<crate::ratelimit::Client>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(client) = &self.client {
+            self.sim.secondary().release(client);
+        }
+    }
+}
+
+type Refused = (Response<Body>, Option<&'static str>);
+
+/// Admits a GitHub request under the secondary limits, or answers GitHub's
+/// 403 with `retry-after` and the (uncharged) primary window's headers.
+fn admit_secondary(
+    sim: &Arc<Sim>,
+    class: Option<RouteClass>,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<InFlight, Refused> {
+    let (class, resource) = match class {
+        Some(c @ RouteClass::Graphql) => (c, Resource::Graphql),
+        Some(c @ RouteClass::Rest) => (c, Resource::Core),
+        _ => {
+            return Ok(InFlight {
+                sim: sim.clone(),
+                client: None,
+            })
+        }
+    };
+    let client = crate::rest::client_of(headers, PeerAddr(peer));
+    let admitted = sim
+        .secondary()
+        .admit(resource, &client, std::time::Instant::now());
+    match admitted {
+        Ok(()) => Ok(InFlight {
+            sim: sim.clone(),
+            client: Some(client),
+        }),
+        Err(refusal) => {
+            let fault = Fault {
+                kind: FaultKind::SecondaryRateLimit403,
+                retry_after_secs: refusal.retry_after_secs,
+                latency_ms: 0,
+            };
+            let mut resp = fault_response(class, fault).expect("403 has a response");
+            rate_limit_headers(sim, class, headers, peer, &mut resp);
+            Err((resp, Some(refusal.limit)))
+        }
+    }
 }
 
 /// GitHub answers carry the caller's (uncharged) rate-limit state even

@@ -36,6 +36,7 @@ mod ratelimit;
 mod raw;
 mod rest;
 mod rng;
+mod secondary;
 mod server;
 mod sim;
 mod tokens;
@@ -54,6 +55,7 @@ pub use graphql::warm_schema;
 pub use list::{github_slug, ListBreak, ListEntry};
 pub use mutation::{Applied, MutationError, MutationOp};
 pub use ratelimit::RateLimitConfig;
+pub use secondary::{SecondaryLimitConfig, SecondaryLimitPatch};
 pub use sim::{Truth, TruthTotals};
 pub use tokens::{TokenBoard, TokenRevocation};
 pub use world::{RenamedRepo, RepoTruth, Specials};
@@ -76,6 +78,9 @@ pub struct SimConfig {
     /// Print one line per request to stderr.
     pub log_requests: bool,
     pub rate_limits: RateLimitConfig,
+    /// GitHub's secondary limits, enforced (100 in flight, 2,000 GraphQL
+    /// and 900 REST points a minute per client).
+    pub secondary_limits: SecondaryLimitConfig,
 }
 
 impl Default for SimConfig {
@@ -87,6 +92,7 @@ impl Default for SimConfig {
             port: 0,
             log_requests: false,
             rate_limits: RateLimitConfig::default(),
+            secondary_limits: SecondaryLimitConfig::default(),
         }
     }
 }

@@ -44,6 +44,10 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/tokens", get(control::get_tokens))
         .route("/_sim/tokens/revoke", post(control::revoke_token))
         .route("/_sim/tokens/restore", post(control::restore_token))
+        .route(
+            "/_sim/limits",
+            get(control::get_limits).post(control::set_limits),
+        )
         .route("/_sim/reset", post(control::reset))
         .route("/_sim/counters", get(control::counters))
         .route("/_sim/counters/reset", post(control::reset_counters))

@@ -10,6 +10,7 @@ use crate::faults::{FaultConfig, FaultConfigError, FaultPlan};
 use crate::list::AwesomeList;
 use crate::mutation::{Applied, MutationError, MutationOp, Upstream};
 use crate::ratelimit::RateLimits;
+use crate::secondary::SecondaryLimits;
 use crate::tokens::Tokens;
 use crate::world::{scale_entries, RepoTruth, Specials, World};
 use crate::SimConfig;
@@ -49,6 +50,7 @@ pub(crate) struct Sim {
     counters: Mutex<Counters>,
     limits: Mutex<RateLimits>,
     tokens: Mutex<Tokens>,
+    secondary: Mutex<SecondaryLimits>,
 }
 
 /// Ground truth for tests (`GET /_sim/truth`).
@@ -85,6 +87,7 @@ impl Sim {
             counters: Mutex::new(Counters::default()),
             limits: Mutex::new(RateLimits::new(config.rate_limits)),
             tokens: Mutex::new(Tokens::default()),
+            secondary: Mutex::new(SecondaryLimits::new(config.secondary_limits)),
             config,
         }
     }
@@ -111,6 +114,10 @@ impl Sim {
 
     pub(crate) fn tokens(&self) -> MutexGuard<'_, Tokens> {
         lock(&self.tokens)
+    }
+
+    pub(crate) fn secondary(&self) -> MutexGuard<'_, SecondaryLimits> {
+        lock(&self.secondary)
     }
 
     /// Applies all operations or none.
@@ -143,13 +150,16 @@ impl Sim {
     }
 
     /// Restores the initial seeded state: dataset, list, faults, counters,
-    /// rate-limit windows and token revocations.
+    /// rate-limit windows (primary and secondary, at their start-up limits)
+    /// and token revocations. Requests in flight stay counted until they end.
     pub(crate) fn reset(&self) {
         *self.data_mut() = Dataset::build(self.config.seed, self.config.scale);
         *self.faults() = FaultPlan::default();
         *self.counters() = Counters::default();
         *self.limits() = RateLimits::new(self.config.rate_limits);
         *self.tokens() = Tokens::default();
+        self.secondary()
+            .reset_windows(self.config.secondary_limits);
     }
 
     pub(crate) fn truth(&self) -> Truth {
