@@ -5,7 +5,7 @@ use contribot_core::github::GithubAuth;
 use contribot_core::logrec::{self, fields, Level, LogBook};
 use contribot_core::platform::Metered;
 use contribot_core::process::{
-    self, AiBinding, AiMode, Decision, Delivery, NoBinding, ProcessConfig,
+    self, AiBinding, AiMode, Decision, Delivery, NoBinding, Pacing, ProcessConfig,
 };
 use contribot_core::store::{self, InvocationRecord};
 use contribot_edge::ai::WorkerAi;
@@ -53,6 +53,11 @@ pub async fn batch(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
     let cfg = ProcessConfig {
         api_base: config::var_or(env, "GITHUB_API_URL", "https://api.github.com"),
         ai: mode,
+        pacing: Pacing::from_config(
+            config::var(env, "AI_CALLS_PER_MINUTE").as_deref(),
+            config::var(env, "GITHUB_POINTS_PER_MINUTE").as_deref(),
+            config::var(env, "CONSUMER_CONCURRENCY").as_deref(),
+        ),
     };
     let auth = GithubAuth::new(config::var(env, "GITHUB_TOKEN"));
     let deliveries: Vec<Delivery> = messages

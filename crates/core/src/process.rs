@@ -1,30 +1,58 @@
 //! The processing workflow: one queue batch of repos and issues in, analysed
 //! rows in D1 and an ack/retry decision per message out.
 //!
-//! Per batch: one D1 read (attempts, stored state), one GraphQL enrich query
-//! for everything that needs work (languages, topics, bodies), the AI calls,
-//! one D1 write, then the shell's R2 log. Invariants:
+//! [`process_batch`] is a short driver of named stages, each a function of
+//! plain data that a test can build by hand:
+//!
+//! parse → read state → plan → enrich → triage → analyse → commit → settle
+//!
+//! - [`parse`]: validate every body; an invalid one is recorded and acked.
+//! - [`read_state`] / [`decode_state`]: one D1 batch counts each delivery
+//!   and reads the stored rows.
+//! - [`plan`]: per message, already analysed (skip), unknown, closed, or work.
+//! - enrich: one GraphQL query for all the work ([`enrich_targets`]), with
+//!   short in-place retries ([`inline_retry`]).
+//! - [`triage`]: per item, what its enrichment means: failed, retry later,
+//!   closed, the stored analysis still stands, or ask AI.
+//! - analyse: [`analyse::analyse`], the one AI path (see that module).
+//! - [`commit`]: one D1 batch; analyses are guarded on the content hash
+//!   they were made for.
+//! - [`settle`]: ack or retry each message, the report and its log lines.
+//!
+//! The driver awaits the platform; the stages decide. Invariants:
 //! - a message is acked only after its effect is committed to D1;
+//! - an analysis is committed only for the content it analysed: when the
+//!   scraper stored newer content meanwhile, the write does not land and the
+//!   row stays pending for the newer content, which the outbox queues;
 //! - an item whose stored analysis came from the same content hash and prompt
-//!   version is skipped: no AI call, no write (duplicate deliveries are free);
+//!   version is skipped, and one whose fetched text hashes to what was
+//!   analysed keeps its analysis: no AI call either way;
 //! - one bad message never retries or drops the others;
-//! - AI output is validated strictly; an invalid answer gets one retry, then
-//!   the labelled heuristic fallback; a spent daily quota stops AI calls for
-//!   the rest of the invocation.
+//! - a failure that may pass is retried through the queue with exponential
+//!   backoff; on a message's last delivery it ends `failed` with the reason
+//!   (GitHub) or with a labelled heuristic result (AI), never silently;
+//! - the invocation paces itself so all consumers together stay under
+//!   GitHub's and Workers AI's per-minute limits.
 
-use std::collections::BTreeMap;
+pub mod analyse;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::ai::{self, AiFailure, IssueAnalysis, IssueInput, RepoContext};
-use crate::budget::Subrequest;
+pub use analyse::{AiBinding, AiMode, AiState, Analysis, Answer, NoBinding};
+
+use crate::ai::{self, IssueInput, RepoContext};
 use crate::failure::{classify_network, Failure};
-use crate::github::{self, EnrichTarget, Enriched, GithubAuth};
+use crate::github::{
+    self, EnrichTarget, Enriched, GithubAuth, HttpRequest, IssueMeta, RepoEnrichment,
+};
+use crate::hash;
 use crate::logrec::{fields, Level, LogBook};
 use crate::messages::QueueMessage;
 use crate::platform::{Metered, Platform, PlatformError};
-use crate::sql::{decode_rows, Statement};
+use crate::sql::{decode_rows, RowError, Statement};
 use crate::store::{self, ItemTable, ProcIssueRow, ProcRepoRow, Provenance};
 
 /// Kept back for the closing D1 write and the R2 log.
@@ -36,82 +64,65 @@ pub const CLOSING_RESERVE: u32 = 2;
 pub const ENRICH_INLINE_RETRIES: u32 = 2;
 /// The longest wait an in-place retry may take.
 pub const MAX_INLINE_WAIT_SECS: u64 = 10;
+/// Deliveries a message gets: the first and the consumer's `max_retries = 3`
+/// (wrangler-processor.toml). On the last one a failure that could still
+/// pass ends the item instead of leaving it to the dead-letter queue.
+pub const MAX_DELIVERIES: i64 = 4;
+/// First queue backoff; it doubles per delivery (10, 20, 40 s), and never
+/// undercuts what upstream asked for (`retry-after`, a rate-limit reset).
+pub const QUEUE_BACKOFF_BASE_SECS: u64 = 10;
+/// The queue name deliveries are counted under.
+const QUEUE: &str = "processing";
 
-/// Which AI backend analyses.
-#[derive(Clone, PartialEq, Eq)]
-pub enum AiMode {
-    /// The Workers AI binding (production).
-    Binding { model: String },
-    /// The Cloudflare REST API, for local runs with a user's own account.
-    Rest {
-        api_base: String,
-        account_id: String,
-        token: String,
-        model: String,
-    },
-    /// The deterministic heuristic (offline default).
-    Heuristic,
+/// How fast all processor consumers together may go. Each invocation takes
+/// its share (`1 / consumers`) by spacing its own calls; sleeping costs no
+/// CPU, and an invocation that holds its slot longer keeps the others out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Workers AI text generation allows 300 requests a minute; default 240.
+    pub ai_calls_per_minute: u32,
+    /// GitHub allows 2,000 GraphQL points a minute per token; the processor
+    /// takes 1,500 by default and leaves the rest to the scraper.
+    pub github_points_per_minute: u32,
+    /// The consumer's `max_concurrency`.
+    pub consumers: u32,
 }
 
-impl std::fmt::Debug for AiMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AiMode::Binding { model } => write!(f, "Binding({model})"),
-            AiMode::Rest { model, .. } => write!(f, "Rest({model})"),
-            AiMode::Heuristic => f.write_str("Heuristic"),
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            ai_calls_per_minute: 240,
+            github_points_per_minute: 1_500,
+            consumers: 4,
         }
     }
 }
 
-impl AiMode {
-    /// From config: `AI_BACKEND` = binding | rest | heuristic.
-    pub fn from_config(
-        backend: &str,
-        model: Option<String>,
-        rest_base: Option<String>,
-        account: Option<String>,
-        token: Option<String>,
-    ) -> Result<AiMode, String> {
-        let model = model.unwrap_or_else(|| ai::DEFAULT_MODEL.to_string());
-        match backend.trim().to_ascii_lowercase().as_str() {
-            "binding" | "" => Ok(AiMode::Binding { model }),
-            "heuristic" | "offline" => Ok(AiMode::Heuristic),
-            "rest" => match (account, token) {
-                (Some(account_id), Some(token)) => Ok(AiMode::Rest {
-                    api_base: rest_base.unwrap_or_else(|| "https://api.cloudflare.com".into()),
-                    account_id,
-                    token,
-                    model,
-                }),
-                _ => Err("AI_BACKEND=rest needs CF_ACCOUNT_ID and the CF_API_TOKEN secret".into()),
-            },
-            other => Err(format!(
-                "unknown AI_BACKEND `{other}` (binding, rest or heuristic)"
-            )),
+impl Pacing {
+    /// From config strings; anything missing or unparsable keeps its default.
+    pub fn from_config(ai: Option<&str>, github: Option<&str>, consumers: Option<&str>) -> Self {
+        let d = Pacing::default();
+        let num = |v: Option<&str>, default: u32| {
+            v.and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(default)
+        };
+        Pacing {
+            ai_calls_per_minute: num(ai, d.ai_calls_per_minute),
+            github_points_per_minute: num(github, d.github_points_per_minute),
+            consumers: num(consumers, d.consumers),
         }
     }
 
-    fn model(&self) -> &str {
-        match self {
-            AiMode::Binding { model } | AiMode::Rest { model, .. } => model,
-            AiMode::Heuristic => ai::HEURISTIC_MODEL,
-        }
+    /// The least time between two AI calls of one invocation.
+    pub fn ai_interval_ms(&self) -> u64 {
+        60_000 * u64::from(self.consumers) / u64::from(self.ai_calls_per_minute.max(1))
     }
-}
 
-/// The Workers AI binding, as the shell provides it.
-#[allow(async_fn_in_trait)]
-pub trait AiBinding {
-    /// `env.AI.run(model, input)`: the result object, or the error's text.
-    async fn run(&mut self, model: &str, input: &Value) -> Result<Value, String>;
-}
-
-/// A binding that is not there (REST and heuristic modes).
-pub struct NoBinding;
-
-impl AiBinding for NoBinding {
-    async fn run(&mut self, _model: &str, _input: &Value) -> Result<Value, String> {
-        Err("no AI binding".into())
+    /// How long an invocation that spent `points` holds its slot.
+    pub fn github_hold_ms(&self, points: u32) -> u64 {
+        60_000 * u64::from(points) * u64::from(self.consumers)
+            / u64::from(self.github_points_per_minute.max(1))
     }
 }
 
@@ -120,6 +131,7 @@ impl AiBinding for NoBinding {
 pub struct ProcessConfig {
     pub api_base: String,
     pub ai: AiMode,
+    pub pacing: Pacing,
 }
 
 /// One delivered queue message.
@@ -137,12 +149,35 @@ pub enum Decision {
     Retry { delay_secs: u64 },
 }
 
+/// How a message ended, as its log line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The body is not a processing message (recorded in `dead_letters`).
+    Invalid,
+    /// The same item earlier in this batch does the work.
+    DuplicateInBatch,
+    /// Already analysed from this content hash and prompt version.
+    SkippedUnchanged,
+    /// Found closed.
+    Closed,
+    /// Analysed and committed.
+    Completed,
+    /// Re-queued, but the fetched text is what was analysed: kept, no AI.
+    Reused,
+    /// The scraper stored newer content meanwhile: nothing committed; the
+    /// newer content has its own message.
+    Superseded,
+    Failed,
+    Retry,
+}
+
 /// The outcome of one message, for its log line.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageOutcome {
     pub message_id: String,
     pub item: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub decision: Decision,
     pub attempts: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -158,44 +193,15 @@ pub struct BatchReport {
     pub failed: u32,
     pub skipped: u32,
     pub completed: u32,
+    pub reused: u32,
+    pub superseded: u32,
     pub ai_calls: u32,
     pub fallbacks: u32,
     pub neurons: f64,
     pub github_requests: u32,
 }
 
-enum Item {
-    Repo {
-        row: ProcRepoRow,
-    },
-    Issue {
-        row: ProcIssueRow,
-        repo: Option<ProcRepoRow>,
-    },
-}
-
-struct Pending {
-    delivery: Delivery,
-    key: String,
-    attempts: i64,
-    /// Set when settled: outcome text, decision, reason.
-    settled: Option<(String, Decision, Option<String>)>,
-    item: Option<Item>,
-}
-
-impl Pending {
-    fn settle(&mut self, outcome: &str, decision: Decision, reason: Option<String>) {
-        if self.settled.is_none() {
-            self.settled = Some((outcome.to_string(), decision, reason));
-        }
-    }
-}
-
-struct AiState {
-    quota_exhausted: bool,
-}
-
-/// Process one batch of processing-queue messages.
+/// Process one batch of processing-queue messages: the driver.
 pub async fn process_batch<P: Platform, B: AiBinding>(
     p: &mut Metered<'_, P>,
     binding: &mut B,
@@ -207,448 +213,604 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
 ) -> Result<BatchReport, PlatformError> {
     let now = p.now_ms();
     let mut report = BatchReport::default();
-    let mut writes: Vec<Statement> = Vec::new();
+    let inbound = parse(deliveries);
+    let query = read_state(&inbound, now);
+    let rows = p.db(&query.statements).await?;
+    let stored = decode_state(&query, &rows).map_err(|e| PlatformError::Db(e.to_string()))?;
+    let verdicts = plan(&inbound, &stored, now);
 
-    // 1. Validate every body; bad ones are recorded and acked.
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut parsed: Vec<Option<QueueMessage>> = Vec::new();
-    for d in deliveries {
-        let msg = QueueMessage::parse(&d.body);
-        let mut pd = Pending {
-            key: String::new(),
-            attempts: 1,
-            settled: None,
-            item: None,
-            delivery: d,
+    let targets = enrich_targets(&verdicts);
+    let mut enriched = if targets.is_empty() {
+        Vec::new()
+    } else {
+        let req = enrich_request(cfg, auth, invocation, &targets);
+        enrich(p, &req, &targets, &mut report, log).await?
+    }
+    .into_iter();
+
+    let mut ai = AiState::default();
+    let mut settled: Vec<Settled> = Vec::with_capacity(verdicts.len());
+    for (verdict, &attempts) in verdicts.into_iter().zip(&stored.attempts) {
+        let work = match verdict {
+            Verdict::Settled(s) => {
+                settled.push(s);
+                continue;
+            }
+            Verdict::Work(work) => work,
         };
-        match msg {
-            Ok(m @ (QueueMessage::Repo { .. } | QueueMessage::Issue { .. })) => {
-                pd.key = m.item_key();
-                parsed.push(Some(m));
+        let e = enriched.next().unwrap_or_else(no_answer);
+        let s = match triage(work, e, attempts, &cfg.ai, now) {
+            Next::Settle(s) => s,
+            Next::Summarise(task) => {
+                let answer = analyse::analyse(
+                    p, binding, cfg, invocation, &task.ctx, attempts, &mut ai, &mut report, log,
+                )
+                .await?;
+                summarised(task, answer, attempts, now)
             }
-            Ok(QueueMessage::ContinueScraping { .. }) => {
-                let reason = "continue_scraping belongs on the scraper's own queue (contribot-scrape), not the processing queue";
-                writes.push(store::record_dead_letter(
-                    "processing",
-                    &pd.delivery.message_id,
-                    &pd.delivery.body.to_string(),
-                    reason,
-                    1,
-                    now,
-                ));
-                pd.key = "continuation".into();
-                pd.settle("invalid", Decision::Ack, Some(reason.into()));
-                parsed.push(None);
+            Next::Analyse(task) => {
+                let answer = analyse::analyse(
+                    p,
+                    binding,
+                    cfg,
+                    invocation,
+                    &task.input(),
+                    attempts,
+                    &mut ai,
+                    &mut report,
+                    log,
+                )
+                .await?;
+                analysed(task, answer, attempts, now)
             }
-            Err(e) => {
-                writes.push(store::record_dead_letter(
-                    "processing",
-                    &pd.delivery.message_id,
-                    &pd.delivery.body.to_string(),
-                    &e.reason(),
-                    1,
-                    now,
-                ));
-                pd.key = "invalid".into();
-                pd.settle("invalid", Decision::Ack, Some(e.reason()));
-                parsed.push(None);
-            }
-        }
-        pending.push(pd);
-    }
-
-    // 2. One D1 read: attempts per message, stored state per item.
-    let mut read: Vec<Statement> = Vec::new();
-    for pd in &pending {
-        read.push(store::count_delivery(
-            "processing",
-            &pd.delivery.message_id,
-            now,
-        ));
-    }
-    let mut slugs: Vec<String> = Vec::new();
-    let mut issue_keys: Vec<String> = Vec::new();
-    for m in parsed.iter().flatten() {
-        match m {
-            QueueMessage::Repo { owner, name, .. } => slugs.push(format!("{owner}/{name}")),
-            QueueMessage::Issue {
-                owner,
-                name,
-                number,
-                ..
-            } => {
-                slugs.push(format!("{owner}/{name}"));
-                issue_keys.push(format!("{owner}/{name}#{number}"));
-            }
-            QueueMessage::ContinueScraping { .. } => {}
-        }
-    }
-    slugs.sort();
-    slugs.dedup();
-    issue_keys.sort();
-    issue_keys.dedup();
-    let repo_stmts = store::repos_by_slug(&slugs);
-    let issue_stmts = store::issues_by_key(&issue_keys);
-    let (n_repo, n_issue) = (repo_stmts.len(), issue_stmts.len());
-    read.extend(repo_stmts);
-    read.extend(issue_stmts);
-    let rows = p.db(&read).await?;
-    let db_err = |e: crate::sql::RowError| PlatformError::Db(e.to_string());
-    for (i, pd) in pending.iter_mut().enumerate() {
-        pd.attempts = rows
-            .get(i)
-            .and_then(|r| decode_rows::<store::AttemptsRow>(r).ok())
-            .and_then(|v| v.first().map(|a| a.attempts))
-            .unwrap_or(1);
-    }
-    let base = pending.len();
-    let mut repos: BTreeMap<String, ProcRepoRow> = BTreeMap::new();
-    for r in rows.iter().skip(base).take(n_repo) {
-        for row in decode_rows::<ProcRepoRow>(r).map_err(db_err)? {
-            repos.insert(format!("{}/{}", row.owner, row.name), row);
-        }
-    }
-    let mut issues: BTreeMap<String, ProcIssueRow> = BTreeMap::new();
-    for r in rows.iter().skip(base + n_repo).take(n_issue) {
-        for row in decode_rows::<ProcIssueRow>(r).map_err(db_err)? {
-            issues.insert(format!("{}/{}#{}", row.owner, row.name, row.number), row);
-        }
-    }
-
-    // 3. Decide per message: unknown item, already analysed, or work.
-    let mut seen_keys: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, (pd, m)) in pending.iter_mut().zip(&parsed).enumerate() {
-        let Some(m) = m else { continue };
-        if let Some(&first) = seen_keys.get(&pd.key) {
-            // The same item twice in one batch: the first one does the work.
-            let _ = first;
-            pd.settle("duplicate_in_batch", Decision::Ack, None);
-            continue;
-        }
-        seen_keys.insert(pd.key.clone(), i);
-        match m {
-            QueueMessage::Repo { .. } => match repos.get(&pd.key) {
-                None => {
-                    let reason = format!("repo {} is not in D1", pd.key);
-                    writes.push(store::record_dead_letter(
-                        "processing",
-                        &pd.delivery.message_id,
-                        &pd.delivery.body.to_string(),
-                        &reason,
-                        pd.attempts,
-                        now,
-                    ));
-                    pd.settle("failed", Decision::Ack, Some(reason));
-                }
-                Some(row)
-                    if row.content_hash.is_some()
-                        && row.analysis_hash == row.content_hash
-                        && row.prompt_version.as_deref() == Some(ai::PROMPT_VERSION)
-                        && row.processing_status == "completed" =>
-                {
-                    pd.settle("skipped_unchanged", Decision::Ack, None);
-                }
-                Some(row) => pd.item = Some(Item::Repo { row: row.clone() }),
-            },
-            QueueMessage::Issue { owner, name, .. } => match issues.get(&pd.key) {
-                None => {
-                    let reason = format!("issue {} is not in D1", pd.key);
-                    writes.push(store::record_dead_letter(
-                        "processing",
-                        &pd.delivery.message_id,
-                        &pd.delivery.body.to_string(),
-                        &reason,
-                        pd.attempts,
-                        now,
-                    ));
-                    pd.settle("failed", Decision::Ack, Some(reason));
-                }
-                Some(row)
-                    if row.analysis_hash.as_deref() == Some(row.content_hash.as_str())
-                        && row.prompt_version.as_deref() == Some(ai::PROMPT_VERSION)
-                        && row.processing_status == "completed" =>
-                {
-                    pd.settle("skipped_unchanged", Decision::Ack, None);
-                }
-                Some(row) if row.state == "closed" => {
-                    writes.push(store::close_issue_processed(row.id, pd.attempts, now));
-                    pd.settle("closed", Decision::Ack, None);
-                }
-                Some(row) => {
-                    pd.item = Some(Item::Issue {
-                        row: row.clone(),
-                        repo: repos.get(&format!("{owner}/{name}")).cloned(),
-                    })
-                }
-            },
-            QueueMessage::ContinueScraping { .. } => {}
-        }
-    }
-
-    // 4. One GraphQL query enriches everything that needs work.
-    let targets: Vec<(usize, EnrichTarget)> = pending
-        .iter()
-        .enumerate()
-        .filter_map(|(i, pd)| match &pd.item {
-            Some(Item::Repo { row }) => Some((
-                i,
-                EnrichTarget::Repo {
-                    owner: row.owner.clone(),
-                    name: row.name.clone(),
-                },
-            )),
-            Some(Item::Issue { row, .. }) => Some((
-                i,
-                EnrichTarget::Issue {
-                    owner: row.owner.clone(),
-                    name: row.name.clone(),
-                    number: row.number,
-                },
-            )),
-            None => None,
-        })
-        .collect();
-    let mut enriched: BTreeMap<usize, Enriched> = BTreeMap::new();
-    if !targets.is_empty() {
-        let only: Vec<EnrichTarget> = targets.iter().map(|(_, t)| t.clone()).collect();
-        let body = github::enrich_request_body(&only);
-        let req = github::graphql_request(&cfg.api_base, auth, invocation, &body);
-        // What must stay affordable after a retry: every item's AI calls
-        // (one retry each) and the closing writes.
-        let after_enrich = 2 * only.len() as u32 + CLOSING_RESERVE;
-        let mut attempt = 0;
-        let answer = loop {
-            attempt += 1;
-            report.github_requests += 1;
-            let answer = match p.fetch(&req).await {
-                Ok(resp) => github::decode_enrich(&resp, &only),
-                Err(PlatformError::Network(m)) => Err(classify_network(&m)),
-                Err(e) => return Err(e),
-            };
-            let Err(f) = &answer else { break answer };
-            let now_secs = (p.now_ms() / 1000) as u64;
-            let wait = f.delay_secs(now_secs, attempt);
-            let retry = matches!(f, Failure::Transient { .. })
-                && attempt <= ENRICH_INLINE_RETRIES
-                && wait <= MAX_INLINE_WAIT_SECS
-                && p.budget.can_afford(1 + after_enrich);
-            log.push(
-                p.now_ms(),
-                Level::Warn,
-                "enrich_failed",
-                fields([
-                    ("items", json!(only.len())),
-                    ("attempt", json!(attempt)),
-                    ("failure", json!(f)),
-                    ("retry_in_secs", json!(retry.then_some(wait.max(1)))),
-                ]),
-            );
-            if !retry {
-                break answer;
-            }
-            p.sleep(wait.max(1) * 1000).await;
         };
-        match answer {
-            Ok(list) => {
-                for ((i, _), e) in targets.iter().zip(list) {
-                    enriched.insert(*i, e);
-                }
-            }
-            Err(f) => {
-                for (i, _) in &targets {
-                    enriched.insert(*i, Enriched::Failed(f.clone()));
-                }
-            }
-        }
+        settled.push(s);
     }
 
-    // 5. Analyse, item by item, within the budget.
-    let mut ai_state = AiState {
-        quota_exhausted: false,
+    let commit = commit(&mut settled);
+    let written = if commit.statements.is_empty() {
+        Vec::new()
+    } else {
+        p.db(&commit.statements).await?
     };
-    for (i, pd) in pending.iter_mut().enumerate() {
-        let Some(item) = pd.item.take() else { continue };
-        let attempts = pd.attempts;
-        let (table, id) = match &item {
-            Item::Repo { row } => (ItemTable::Repos, row.id),
-            Item::Issue { row, .. } => (ItemTable::Issues, row.id),
-        };
-        match enriched.remove(&i) {
-            Some(Enriched::Gone { message }) => {
-                let reason = format!("gone upstream: {message}");
-                writes.push(store::fail_item(table, id, &reason, attempts, now));
-                pd.settle("failed", Decision::Ack, Some(reason));
-            }
-            Some(Enriched::Failed(f)) if !f.is_retryable() => {
-                let reason = f.reason().to_string();
-                writes.push(store::fail_item(table, id, &reason, attempts, now));
-                pd.settle("failed", Decision::Ack, Some(reason));
-            }
-            Some(Enriched::Failed(f)) => {
-                let delay = f.delay_secs((now / 1000) as u64, attempts.max(1) as u32);
-                writes.push(store::note_item_retry(table, id, f.reason(), attempts));
-                pd.settle(
-                    "retry",
-                    Decision::Retry { delay_secs: delay },
-                    Some(f.reason().to_string()),
-                );
-            }
-            None => {
-                let reason = "no enrichment answer".to_string();
-                writes.push(store::note_item_retry(table, id, &reason, attempts));
-                pd.settle("retry", Decision::Retry { delay_secs: 10 }, Some(reason));
-            }
-            Some(Enriched::Repo(e)) => {
-                let Item::Repo { row } = item else { continue };
-                let ctx = RepoContext {
-                    owner: row.owner.clone(),
-                    name: row.name.clone(),
-                    description: e.description.clone().or(row.description.clone()),
-                    primary_language: e.primary_language.clone(),
-                    languages: e.languages.iter().map(|(l, _)| l.clone()).collect(),
-                    topics: e.topics.clone(),
-                    listed_labels: serde_json::from_str(&row.listed_labels).unwrap_or_default(),
-                };
-                let (summary, prov) = summarise(
-                    p,
-                    binding,
-                    cfg,
-                    invocation,
-                    &ctx,
-                    &mut ai_state,
-                    &mut report,
-                    row.content_hash.clone().unwrap_or_default(),
-                    log,
-                )
-                .await?;
-                let raw: serde_json::Map<String, Value> = e
-                    .languages
-                    .iter()
-                    .map(|(l, b)| (l.clone(), json!(b)))
-                    .collect();
-                writes.push(store::complete_repo(
-                    &store::RepoResult {
-                        id: row.id,
-                        description: e.description.clone(),
-                        languages_json: json!(ctx.languages).to_string(),
-                        languages_raw_json: Value::Object(raw).to_string(),
-                        topics_json: json!(e.topics).to_string(),
-                        summary,
-                        provenance: prov,
-                        attempts,
-                    },
-                    now,
-                ));
-                pd.settle("completed", Decision::Ack, None);
-            }
-            Some(Enriched::Issue(e)) => {
-                let Item::Issue { row, repo } = item else {
-                    continue;
-                };
-                let meta = &e.meta;
-                if meta.state == "closed" {
-                    writes.push(store::close_issue_processed(row.id, attempts, now));
-                    pd.settle("closed", Decision::Ack, None);
-                    continue;
-                }
-                let ctx = repo_context(&row, repo.as_ref());
-                let input = IssueInput {
-                    repo: &ctx,
-                    number: row.number,
-                    title: &meta.title,
-                    labels: &meta.labels,
-                    body: &meta.body,
-                    comment_count: meta.comment_count,
-                    assignee_count: meta.assignee_count,
-                };
-                let (analysis, prov) = analyse(
-                    p,
-                    binding,
-                    cfg,
-                    invocation,
-                    &input,
-                    &mut ai_state,
-                    &mut report,
-                    row.content_hash.clone(),
-                    log,
-                )
-                .await?;
-                writes.push(store::complete_issue(
-                    &store::IssueResult {
-                        id: row.id,
-                        title: meta.title.clone(),
-                        body: meta.body.clone(),
-                        intro: analysis.intro,
-                        difficulty: i64::from(analysis.difficulty),
-                        first_steps_json: json!(analysis.first_steps).to_string(),
-                        skills_json: json!(analysis.skills).to_string(),
-                        provenance: prov,
-                        attempts,
-                    },
-                    now,
-                ));
-                pd.settle("completed", Decision::Ack, None);
-            }
-        }
-    }
-
-    // 6. One D1 write commits everything; only then are messages acked.
-    if !writes.is_empty() {
-        p.db(&writes).await?;
-    }
-    for pd in pending {
-        let (outcome, decision, reason) = pd.settled.unwrap_or_else(|| {
-            (
-                "retry".into(),
-                Decision::Retry { delay_secs: 10 },
-                Some("not settled".into()),
-            )
-        });
-        match (&decision, outcome.as_str()) {
-            (Decision::Retry { .. }, _) => report.retried += 1,
-            (Decision::Ack, "failed" | "invalid") => {
-                report.failed += 1;
-                report.acked += 1;
-            }
-            (Decision::Ack, "skipped_unchanged" | "duplicate_in_batch") => {
-                report.skipped += 1;
-                report.acked += 1;
-            }
-            (Decision::Ack, _) => {
-                report.completed += 1;
-                report.acked += 1;
-            }
-        }
-        log.push(
-            now,
-            if reason.is_some() {
-                Level::Warn
-            } else {
-                Level::Info
-            },
-            "message",
-            fields([
-                ("message_id", json!(pd.delivery.message_id)),
-                ("item", json!(pd.key)),
-                ("outcome", json!(outcome)),
-                ("decision", json!(decision)),
-                ("attempts", json!(pd.attempts)),
-                ("reason", json!(reason)),
-            ]),
-        );
-        report.outcomes.push(MessageOutcome {
-            message_id: pd.delivery.message_id,
-            item: pd.key,
-            outcome,
-            decision,
-            attempts: pd.attempts,
-            reason,
-        });
+    settle(&mut report, inbound, &stored.attempts, settled, &commit, &written, now, log);
+    let hold = cfg.pacing.github_hold_ms(report.github_requests);
+    let spent = (p.now_ms() - now).max(0) as u64;
+    if hold > spent {
+        p.sleep(hold - spent).await;
     }
     Ok(report)
 }
 
-fn repo_context(issue: &ProcIssueRow, repo: Option<&ProcRepoRow>) -> RepoContext {
+// ---------------------------------------------------------------- parse
+
+/// One delivered message, parsed: the item it names, or why it is invalid.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub delivery: Delivery,
+    /// `owner/name` or `owner/name#number`; `invalid` / `continuation`.
+    pub key: String,
+    pub item: Result<QueueMessage, String>,
+}
+
+const WRONG_QUEUE: &str = "continue_scraping belongs on the scraper's own queue (contribot-scrape), not the processing queue";
+
+/// Validate every body.
+pub fn parse(deliveries: Vec<Delivery>) -> Vec<Inbound> {
+    deliveries
+        .into_iter()
+        .map(|delivery| {
+            let (key, item) = match QueueMessage::parse(&delivery.body) {
+                Ok(m @ (QueueMessage::Repo { .. } | QueueMessage::Issue { .. })) => {
+                    (m.item_key(), Ok(m))
+                }
+                Ok(QueueMessage::ContinueScraping { .. }) => {
+                    ("continuation".to_string(), Err(WRONG_QUEUE.to_string()))
+                }
+                Err(e) => ("invalid".to_string(), Err(e.reason())),
+            };
+            Inbound {
+                delivery,
+                key,
+                item,
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- read state
+
+/// The one D1 batch that counts deliveries and reads stored rows.
+#[derive(Debug, Clone)]
+pub struct StateQuery {
+    pub statements: Vec<Statement>,
+    messages: usize,
+    repo_statements: usize,
+}
+
+/// Count every delivery; read the repos and issues the messages name.
+pub fn read_state(inbound: &[Inbound], now: i64) -> StateQuery {
+    let mut statements: Vec<Statement> = inbound
+        .iter()
+        .map(|m| store::count_delivery(QUEUE, &m.delivery.message_id, now))
+        .collect();
+    let mut slugs = BTreeSet::new();
+    let mut issue_keys = BTreeSet::new();
+    for m in inbound {
+        match &m.item {
+            Ok(QueueMessage::Repo { owner, name, .. }) => {
+                slugs.insert(format!("{owner}/{name}"));
+            }
+            Ok(QueueMessage::Issue { owner, name, .. }) => {
+                slugs.insert(format!("{owner}/{name}"));
+                issue_keys.insert(m.key.clone());
+            }
+            _ => {}
+        }
+    }
+    let slugs: Vec<String> = slugs.into_iter().collect();
+    let issue_keys: Vec<String> = issue_keys.into_iter().collect();
+    let repos = store::repos_by_slug(&slugs);
+    let repo_statements = repos.len();
+    statements.extend(repos);
+    statements.extend(store::issues_by_key(&issue_keys));
+    StateQuery {
+        statements,
+        messages: inbound.len(),
+        repo_statements,
+    }
+}
+
+/// What D1 holds for a batch.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    /// Delivery count per message, in batch order (1 on first sight).
+    pub attempts: Vec<i64>,
+    pub repos: BTreeMap<String, ProcRepoRow>,
+    pub issues: BTreeMap<String, ProcIssueRow>,
+}
+
+/// Decode the rows of a [`StateQuery`].
+pub fn decode_state(q: &StateQuery, rows: &[Vec<Value>]) -> Result<Stored, RowError> {
+    let attempts = (0..q.messages)
+        .map(|i| {
+            rows.get(i)
+                .and_then(|r| decode_rows::<store::AttemptsRow>(r).ok())
+                .and_then(|v| v.first().map(|a| a.attempts))
+                .unwrap_or(1)
+        })
+        .collect();
+    let mut stored = Stored {
+        attempts,
+        ..Stored::default()
+    };
+    for (i, r) in rows.iter().enumerate().skip(q.messages) {
+        if i < q.messages + q.repo_statements {
+            for row in decode_rows::<ProcRepoRow>(r)? {
+                stored.repos.insert(format!("{}/{}", row.owner, row.name), row);
+            }
+        } else {
+            for row in decode_rows::<ProcIssueRow>(r)? {
+                let key = format!("{}/{}#{}", row.owner, row.name, row.number);
+                stored.issues.insert(key, row);
+            }
+        }
+    }
+    Ok(stored)
+}
+
+// ---------------------------------------------------------------- plan
+
+/// A D1 write a message's outcome depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub statement: Statement,
+    /// Guarded on the content hash (it returns the row when it lands): a
+    /// write that does not land means the scraper stored newer content.
+    pub guarded: bool,
+}
+
+/// How a message ends, and the write that goes with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    pub outcome: Outcome,
+    pub decision: Decision,
+    pub reason: Option<String>,
+    pub write: Option<Write>,
+}
+
+impl Settled {
+    fn ack(outcome: Outcome) -> Self {
+        Settled {
+            outcome,
+            decision: Decision::Ack,
+            reason: None,
+            write: None,
+        }
+    }
+
+    fn with(mut self, statement: Statement, guarded: bool) -> Self {
+        self.write = Some(Write {
+            statement,
+            guarded,
+        });
+        self
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// An item that needs enriching (and, most likely, AI). At most ten per
+/// batch: their size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    Repo(ProcRepoRow),
+    Issue {
+        row: ProcIssueRow,
+        repo: Option<ProcRepoRow>,
+    },
+}
+
+impl Work {
+    pub fn target(&self) -> EnrichTarget {
+        match self {
+            Work::Repo(row) => EnrichTarget::Repo {
+                owner: row.owner.clone(),
+                name: row.name.clone(),
+            },
+            Work::Issue { row, .. } => EnrichTarget::Issue {
+                owner: row.owner.clone(),
+                name: row.name.clone(),
+                number: row.number,
+            },
+        }
+    }
+
+    fn table_id(&self) -> (ItemTable, i64) {
+        match self {
+            Work::Repo(row) => (ItemTable::Repos, row.id),
+            Work::Issue { row, .. } => (ItemTable::Issues, row.id),
+        }
+    }
+
+    fn content_hash(&self) -> Option<&str> {
+        match self {
+            Work::Repo(row) => row.content_hash.as_deref(),
+            Work::Issue { row, .. } => Some(&row.content_hash),
+        }
+    }
+}
+
+/// Per message: settled now, or work.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Settled(Settled),
+    Work(Work),
+}
+
+/// Decide per message from what D1 holds. Pure.
+pub fn plan(inbound: &[Inbound], stored: &Stored, now: i64) -> Vec<Verdict> {
+    let mut seen = BTreeSet::new();
+    inbound
+        .iter()
+        .zip(&stored.attempts)
+        .map(|(m, &attempts)| {
+            let dead_letter = |reason: &str| {
+                store::record_dead_letter(
+                    QUEUE,
+                    &m.delivery.message_id,
+                    &m.delivery.body.to_string(),
+                    reason,
+                    attempts,
+                    now,
+                )
+            };
+            let msg = match &m.item {
+                Err(reason) => {
+                    return Verdict::Settled(
+                        Settled::ack(Outcome::Invalid)
+                            .with(dead_letter(reason), false)
+                            .because(reason.as_str()),
+                    )
+                }
+                Ok(msg) => msg,
+            };
+            if !seen.insert(m.key.as_str()) {
+                return Verdict::Settled(Settled::ack(Outcome::DuplicateInBatch));
+            }
+            let found = match msg {
+                QueueMessage::Issue { owner, name, .. } => {
+                    plan_issue(stored.issues.get(&m.key), &stored.repos, owner, name, attempts, now)
+                }
+                _ => plan_repo(stored.repos.get(&m.key)),
+            };
+            found.unwrap_or_else(|| {
+                let reason = format!("{} {} is not in D1", msg.kind(), m.key);
+                Verdict::Settled(
+                    Settled::ack(Outcome::Failed)
+                        .with(dead_letter(&reason), false)
+                        .because(reason),
+                )
+            })
+        })
+        .collect()
+}
+
+fn plan_repo(row: Option<&ProcRepoRow>) -> Option<Verdict> {
+    let row = row?;
+    let analysed = row.content_hash.is_some()
+        && row.analysis_hash == row.content_hash
+        && row.prompt_version.as_deref() == Some(ai::PROMPT_VERSION)
+        && row.processing_status == "completed";
+    Some(if analysed {
+        Verdict::Settled(Settled::ack(Outcome::SkippedUnchanged))
+    } else {
+        Verdict::Work(Work::Repo(row.clone()))
+    })
+}
+
+fn plan_issue(
+    row: Option<&ProcIssueRow>,
+    repos: &BTreeMap<String, ProcRepoRow>,
+    owner: &str,
+    name: &str,
+    attempts: i64,
+    now: i64,
+) -> Option<Verdict> {
+    let row = row?;
+    let analysed = row.analysis_hash.as_deref() == Some(row.content_hash.as_str())
+        && row.prompt_version.as_deref() == Some(ai::PROMPT_VERSION)
+        && row.processing_status == "completed";
+    Some(if analysed {
+        Verdict::Settled(Settled::ack(Outcome::SkippedUnchanged))
+    } else if row.state == "closed" {
+        Verdict::Settled(
+            Settled::ack(Outcome::Closed)
+                .with(store::close_issue_processed(row.id, attempts, now), false),
+        )
+    } else {
+        Verdict::Work(Work::Issue {
+            row: row.clone(),
+            repo: repos.get(&format!("{owner}/{name}")).cloned(),
+        })
+    })
+}
+
+// ---------------------------------------------------------------- enrich
+
+/// The enrich targets, in the order the work appears in the batch.
+pub fn enrich_targets(verdicts: &[Verdict]) -> Vec<EnrichTarget> {
+    verdicts
+        .iter()
+        .filter_map(|v| match v {
+            Verdict::Work(w) => Some(w.target()),
+            Verdict::Settled(_) => None,
+        })
+        .collect()
+}
+
+/// The one GraphQL request that enriches the batch.
+pub fn enrich_request(
+    cfg: &ProcessConfig,
+    auth: &GithubAuth,
+    invocation: &str,
+    targets: &[EnrichTarget],
+) -> HttpRequest {
+    let body = github::enrich_request_body(targets);
+    github::graphql_request(&cfg.api_base, auth, invocation, &body)
+}
+
+/// Whether to retry a failed enrichment in place, and after how many
+/// seconds: only a transient failure with a short wait, a few times, and
+/// only while the budget still covers the rest of the batch.
+pub fn inline_retry(f: &Failure, attempt: u32, now_secs: u64, affordable: bool) -> Option<u64> {
+    let wait = f.delay_secs(now_secs, attempt);
+    (matches!(f, Failure::Transient { .. })
+        && attempt <= ENRICH_INLINE_RETRIES
+        && wait <= MAX_INLINE_WAIT_SECS
+        && affordable)
+        .then_some(wait.max(1))
+}
+
+/// Fetch the enrichment: one request, retried in place per [`inline_retry`].
+/// A failure of the whole query becomes every item's failure.
+async fn enrich<P: Platform>(
+    p: &mut Metered<'_, P>,
+    req: &HttpRequest,
+    targets: &[EnrichTarget],
+    report: &mut BatchReport,
+    log: &mut LogBook,
+) -> Result<Vec<Enriched>, PlatformError> {
+    // What must stay affordable after a retry: every item's AI calls (one
+    // retry each) and the closing writes.
+    let after = 2 * targets.len() as u32 + CLOSING_RESERVE;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        report.github_requests += 1;
+        let failure = match p.fetch(req).await {
+            Ok(resp) => match github::decode_enrich(&resp, targets) {
+                Ok(list) => return Ok(list),
+                Err(f) => f,
+            },
+            Err(PlatformError::Network(m)) => classify_network(&m),
+            Err(e) => return Err(e),
+        };
+        let now_secs = (p.now_ms() / 1000) as u64;
+        let retry = inline_retry(&failure, attempt, now_secs, p.budget.can_afford(1 + after));
+        log.push(
+            p.now_ms(),
+            Level::Warn,
+            "enrich_failed",
+            fields([
+                ("items", json!(targets.len())),
+                ("attempt", json!(attempt)),
+                ("failure", json!(failure)),
+                ("retry_in_secs", json!(retry)),
+            ]),
+        );
+        match retry {
+            Some(wait) => p.sleep(wait * 1000).await,
+            None => return Ok(targets.iter().map(|_| Enriched::Failed(failure.clone())).collect()),
+        }
+    }
+}
+
+fn no_answer() -> Enriched {
+    Enriched::Failed(Failure::transient("no enrichment answer for this item"))
+}
+
+// ---------------------------------------------------------------- triage
+
+/// A repo to summarise.
+#[derive(Debug, Clone)]
+pub struct SummaryTask {
+    pub row: ProcRepoRow,
+    pub enrichment: RepoEnrichment,
+    pub ctx: RepoContext,
+}
+
+/// An issue to analyse.
+#[derive(Debug, Clone)]
+pub struct IssueTask {
+    pub row: ProcIssueRow,
+    pub ctx: RepoContext,
+    pub meta: IssueMeta,
+    /// [`analysed_text_hash`] of the fetched title and body.
+    pub text_hash: String,
+}
+
+impl IssueTask {
+    pub fn input(&self) -> IssueInput<'_> {
+        IssueInput {
+            repo: &self.ctx,
+            number: self.row.number,
+            title: &self.meta.title,
+            labels: &self.meta.labels,
+            body: &self.meta.body,
+            comment_count: self.meta.comment_count,
+            assignee_count: self.meta.assignee_count,
+        }
+    }
+}
+
+/// What an item's enrichment leads to.
+#[derive(Debug, Clone)]
+pub enum Next {
+    Settle(Settled),
+    Summarise(Box<SummaryTask>),
+    Analyse(Box<IssueTask>),
+}
+
+/// Decide what an item's enrichment means. Pure.
+pub fn triage(work: Work, enriched: Enriched, attempts: i64, mode: &AiMode, now: i64) -> Next {
+    let (table, id) = work.table_id();
+    let fail = |reason: String| {
+        Settled::ack(Outcome::Failed)
+            .with(
+                store::fail_item(table, id, work.content_hash(), &reason, attempts, now),
+                false,
+            )
+            .because(reason)
+    };
+    match (enriched, work.clone()) {
+        (Enriched::Gone { message }, _) => Next::Settle(fail(format!("gone upstream: {message}"))),
+        (Enriched::Failed(f), _) if !f.is_retryable() => Next::Settle(fail(f.reason().to_string())),
+        (Enriched::Failed(f), _) if attempts >= MAX_DELIVERIES => Next::Settle(fail(format!(
+            "gave up after {attempts} deliveries: {}",
+            f.reason()
+        ))),
+        (Enriched::Failed(f), _) => {
+            let delay = queue_delay_secs(&f, attempts, (now / 1000) as u64);
+            Next::Settle(Settled {
+                outcome: Outcome::Retry,
+                decision: Decision::Retry { delay_secs: delay },
+                reason: Some(f.reason().to_string()),
+                write: Some(Write {
+                    statement: store::note_item_retry(table, id, f.reason(), attempts),
+                    guarded: false,
+                }),
+            })
+        }
+        (Enriched::Repo(e), Work::Repo(row)) => Next::Summarise(Box::new(SummaryTask {
+            ctx: summary_context(&row, &e),
+            row,
+            enrichment: *e,
+        })),
+        (Enriched::Issue(e), Work::Issue { row, repo }) => triage_issue(row, repo, e.meta, attempts, mode, now),
+        (_, _) => Next::Settle(fail("enrichment answered for the wrong kind of item".into())),
+    }
+}
+
+fn triage_issue(
+    row: ProcIssueRow,
+    repo: Option<ProcRepoRow>,
+    meta: IssueMeta,
+    attempts: i64,
+    mode: &AiMode,
+    now: i64,
+) -> Next {
+    if meta.state == "closed" {
+        return Next::Settle(
+            Settled::ack(Outcome::Closed)
+                .with(store::close_issue_processed(row.id, attempts, now), false),
+        );
+    }
+    let text_hash = analysed_text_hash(&meta.title, &meta.body);
+    if analysis_still_stands(&row, &text_hash, mode) {
+        let write = store::keep_issue_analysis(row.id, &row.content_hash, &meta.body, attempts, now);
+        return Next::Settle(Settled::ack(Outcome::Reused).with(write, true));
+    }
+    Next::Analyse(Box::new(IssueTask {
+        ctx: issue_context(&row, repo.as_ref()),
+        row,
+        meta,
+        text_hash,
+    }))
+}
+
+/// What an issue's analysis reads, hashed: its title and the fetched body.
+pub fn analysed_text_hash(title: &str, body: &str) -> String {
+    hash::text_hash(&json!(["analysed/v1", title, body]).to_string()).0
+}
+
+/// The stored analysis was made from exactly this text with this prompt,
+/// and is not a fallback that AI should now replace.
+pub fn analysis_still_stands(row: &ProcIssueRow, text_hash: &str, mode: &AiMode) -> bool {
+    row.body_hash.as_deref() == Some(text_hash)
+        && row.prompt_version.as_deref() == Some(ai::PROMPT_VERSION)
+        && row.analysis_model.is_some()
+        && (row.fallback_reason.is_none() || *mode == AiMode::Heuristic)
+}
+
+/// How long a message waits in the queue before its next delivery:
+/// exponential in its deliveries, never less than upstream asked for.
+pub fn queue_delay_secs(f: &Failure, attempts: i64, now_secs: u64) -> u64 {
+    let n = attempts.clamp(1, 10) as u32;
+    let backoff = QUEUE_BACKOFF_BASE_SECS << (n - 1);
+    f.delay_secs(now_secs, n)
+        .max(backoff)
+        .min(crate::failure::MAX_DELAY_SECS)
+}
+
+fn summary_context(row: &ProcRepoRow, e: &RepoEnrichment) -> RepoContext {
+    RepoContext {
+        owner: row.owner.clone(),
+        name: row.name.clone(),
+        description: e.description.clone().or(row.description.clone()),
+        primary_language: e.primary_language.clone(),
+        languages: e.languages.iter().map(|(l, _)| l.clone()).collect(),
+        topics: e.topics.clone(),
+        listed_labels: serde_json::from_str(&row.listed_labels).unwrap_or_default(),
+    }
+}
+
+fn issue_context(issue: &ProcIssueRow, repo: Option<&ProcRepoRow>) -> RepoContext {
     let parse = |s: Option<&String>| -> Vec<String> {
         s.and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default()
@@ -666,227 +828,176 @@ fn repo_context(issue: &ProcIssueRow, repo: Option<&ProcRepoRow>) -> RepoContext
     }
 }
 
-/// One AI call through the configured backend, charged to the budget.
-async fn call_ai<P: Platform, B: AiBinding>(
-    p: &mut Metered<'_, P>,
-    binding: &mut B,
-    cfg: &ProcessConfig,
-    invocation: &str,
-    input: &Value,
-) -> Result<Result<Value, AiFailure>, PlatformError> {
-    match &cfg.ai {
-        AiMode::Heuristic => Ok(Err(AiFailure::Permanent("heuristic backend".into()))),
-        AiMode::Binding { model } => {
-            p.charge(Subrequest::Ai)?;
-            Ok(binding
-                .run(model, input)
-                .await
-                .map_err(|e| ai::classify_binding_error(&e)))
-        }
-        AiMode::Rest {
-            api_base,
-            account_id,
-            token,
-            model,
-        } => {
-            let req = ai::rest_request(api_base, account_id, token, model, input, invocation);
-            match p.fetch(&req).await {
-                Ok(resp) => Ok(ai::parse_rest_response(&resp)),
-                Err(PlatformError::Network(m)) => Ok(Err(AiFailure::Transient {
-                    reason: format!("network error: {m}"),
-                    retry_after_secs: None,
-                })),
-                Err(e) => Err(e),
-            }
-        }
+// ---------------------------------------------------------------- analysed
+
+fn provenance(model: String, input_hash: String, fallback_reason: Option<String>, now: i64) -> Provenance {
+    Provenance {
+        model,
+        prompt_version: ai::PROMPT_VERSION.to_string(),
+        input_hash,
+        analyzed_at: now,
+        fallback_reason,
     }
 }
 
-/// Why the heuristic answered instead of AI, or `None` when AI answered.
-enum Asked<T> {
-    Ai(T),
-    Fallback(String),
-}
-
-/// Ask AI (one retry on invalid output), or say why not.
-#[allow(clippy::too_many_arguments)]
-async fn ask<P: Platform, B: AiBinding, T>(
-    p: &mut Metered<'_, P>,
-    binding: &mut B,
-    cfg: &ProcessConfig,
-    invocation: &str,
-    input: &Value,
-    parse: impl Fn(&Value) -> Result<T, ai::InvalidOutput>,
-    state: &mut AiState,
-    report: &mut BatchReport,
-    log: &mut LogBook,
-) -> Result<Asked<T>, PlatformError> {
-    if cfg.ai == AiMode::Heuristic {
-        return Ok(Asked::Fallback(
-            "offline heuristic backend (AI_BACKEND=heuristic)".into(),
-        ));
+fn later(table: ItemTable, id: i64, delay_secs: u64, reason: String, attempts: i64) -> Settled {
+    Settled {
+        outcome: Outcome::Retry,
+        decision: Decision::Retry { delay_secs },
+        write: Some(Write {
+            statement: store::note_item_retry(table, id, &reason, attempts),
+            guarded: false,
+        }),
+        reason: Some(reason),
     }
-    if state.quota_exhausted {
-        return Ok(Asked::Fallback(
-            "AI daily allocation exhausted earlier in this invocation".into(),
-        ));
-    }
-    let mut invalid: Option<String> = None;
-    for attempt in 1..=2 {
-        if !p.budget.can_afford(1 + CLOSING_RESERVE) {
-            return Ok(Asked::Fallback(
-                "subrequest budget reached before the AI call".into(),
-            ));
-        }
-        report.ai_calls += 1;
-        let result = call_ai(p, binding, cfg, invocation, input).await?;
-        let now = p.now_ms();
-        match result {
-            Ok(value) => {
-                if let Some((pt, ct)) = ai::usage_tokens(&value) {
-                    report.neurons += ai::estimate_neurons(cfg.ai.model(), pt, ct);
-                }
-                match parse(&value) {
-                    Ok(out) => return Ok(Asked::Ai(out)),
-                    Err(e) => {
-                        log.push(
-                            now,
-                            Level::Warn,
-                            "ai_invalid_output",
-                            fields([
-                                ("attempt", json!(attempt)),
-                                ("reason", json!(e.to_string())),
-                            ]),
-                        );
-                        invalid = Some(e.to_string());
-                    }
-                }
-            }
-            Err(AiFailure::QuotaExhausted(m)) => {
-                state.quota_exhausted = true;
-                log.push(
-                    now,
-                    Level::Warn,
-                    "ai_quota_exhausted",
-                    fields([("message", json!(m))]),
-                );
-                return Ok(Asked::Fallback(format!(
-                    "AI daily allocation exhausted: {m}"
-                )));
-            }
-            Err(f) => {
-                log.push(
-                    now,
-                    Level::Warn,
-                    "ai_failed",
-                    fields([("failure", json!(f.to_string()))]),
-                );
-                return Ok(Asked::Fallback(format!("AI call failed: {f}")));
-            }
-        }
-    }
-    Ok(Asked::Fallback(format!(
-        "AI returned invalid output twice: {}",
-        invalid.unwrap_or_default()
-    )))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn analyse<P: Platform, B: AiBinding>(
-    p: &mut Metered<'_, P>,
-    binding: &mut B,
-    cfg: &ProcessConfig,
-    invocation: &str,
-    input: &IssueInput<'_>,
-    state: &mut AiState,
-    report: &mut BatchReport,
-    content_hash: String,
-    log: &mut LogBook,
-) -> Result<(IssueAnalysis, Provenance), PlatformError> {
-    let request = ai::issue_analysis_input(input);
-    let asked = ask(
-        p,
-        binding,
-        cfg,
-        invocation,
-        &request,
-        ai::parse_issue_analysis,
-        state,
-        report,
-        log,
-    )
-    .await?;
-    Ok(with_provenance(
-        p.now_ms(),
-        cfg,
-        content_hash,
-        asked,
-        || ai::heuristic_issue_analysis(input),
-        report,
-    ))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn summarise<P: Platform, B: AiBinding>(
-    p: &mut Metered<'_, P>,
-    binding: &mut B,
-    cfg: &ProcessConfig,
-    invocation: &str,
-    ctx: &RepoContext,
-    state: &mut AiState,
-    report: &mut BatchReport,
-    content_hash: String,
-    log: &mut LogBook,
-) -> Result<(String, Provenance), PlatformError> {
-    let request = ai::repo_summary_input(ctx);
-    let asked = ask(
-        p,
-        binding,
-        cfg,
-        invocation,
-        &request,
-        ai::parse_repo_summary,
-        state,
-        report,
-        log,
-    )
-    .await?;
-    Ok(with_provenance(
-        p.now_ms(),
-        cfg,
-        content_hash,
-        asked,
-        || ai::heuristic_repo_summary(ctx),
-        report,
-    ))
-}
-
-fn with_provenance<T>(
-    now: i64,
-    cfg: &ProcessConfig,
-    input_hash: String,
-    asked: Asked<T>,
-    fallback: impl FnOnce() -> T,
-    report: &mut BatchReport,
-) -> (T, Provenance) {
-    let (out, model, reason) = match asked {
-        Asked::Ai(out) => (out, cfg.ai.model().to_string(), None),
-        Asked::Fallback(reason) => {
-            report.fallbacks += 1;
-            (fallback(), ai::HEURISTIC_MODEL.to_string(), Some(reason))
+/// A repo's summary answer, as the write that commits it. Pure.
+pub fn summarised(task: Box<SummaryTask>, answer: Answer<String>, attempts: i64, now: i64) -> Settled {
+    let SummaryTask { row, enrichment: e, ctx } = *task;
+    let (summary, model, fallback_reason) = match answer {
+        Answer::Later { delay_secs, reason } => {
+            return later(ItemTable::Repos, row.id, delay_secs, reason, attempts)
         }
+        Answer::Done { output, model, fallback_reason } => (output, model, fallback_reason),
     };
-    (
-        out,
-        Provenance {
-            model,
-            prompt_version: ai::PROMPT_VERSION.to_string(),
-            input_hash,
-            analyzed_at: now,
-            fallback_reason: reason,
-        },
-    )
+    let raw: serde_json::Map<String, Value> =
+        e.languages.iter().map(|(l, b)| (l.clone(), json!(b))).collect();
+    let result = store::RepoResult {
+        id: row.id,
+        description: e.description,
+        languages_json: json!(ctx.languages).to_string(),
+        languages_raw_json: Value::Object(raw).to_string(),
+        topics_json: json!(e.topics).to_string(),
+        summary,
+        provenance: provenance(model, row.content_hash.unwrap_or_default(), fallback_reason, now),
+        attempts,
+    };
+    Settled::ack(Outcome::Completed).with(store::complete_repo(&result, now), true)
 }
+
+/// An issue's analysis answer, as the write that commits it. Pure.
+pub fn analysed(
+    task: Box<IssueTask>,
+    answer: Answer<ai::IssueAnalysis>,
+    attempts: i64,
+    now: i64,
+) -> Settled {
+    let IssueTask { row, meta, text_hash, .. } = *task;
+    let (analysis, model, fallback_reason) = match answer {
+        Answer::Later { delay_secs, reason } => {
+            return later(ItemTable::Issues, row.id, delay_secs, reason, attempts)
+        }
+        Answer::Done { output, model, fallback_reason } => (output, model, fallback_reason),
+    };
+    let result = store::IssueResult {
+        id: row.id,
+        body: meta.body,
+        body_hash: text_hash,
+        intro: analysis.intro,
+        difficulty: i64::from(analysis.difficulty),
+        first_steps_json: json!(analysis.first_steps).to_string(),
+        skills_json: json!(analysis.skills).to_string(),
+        provenance: provenance(model, row.content_hash, fallback_reason, now),
+        attempts,
+    };
+    Settled::ack(Outcome::Completed).with(store::complete_issue(&result, now), true)
+}
+
+// ---------------------------------------------------------------- commit
+
+/// The batch's one D1 write.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    pub statements: Vec<Statement>,
+    /// Per message: the index of its guarded statement, if it has one.
+    guarded: Vec<Option<usize>>,
+}
+
+/// Gather every message's write into one batch.
+pub fn commit(settled: &mut [Settled]) -> Commit {
+    let mut c = Commit::default();
+    for s in settled.iter_mut() {
+        let mut guarded = None;
+        if let Some(w) = s.write.take() {
+            if w.guarded {
+                guarded = Some(c.statements.len());
+            }
+            c.statements.push(w.statement);
+        }
+        c.guarded.push(guarded);
+    }
+    c
+}
+
+// ---------------------------------------------------------------- settle
+
+/// Each message's final outcome (a guarded write that did not land means
+/// it was superseded), the report's counts and one log line per message.
+#[allow(clippy::too_many_arguments)]
+pub fn settle(
+    report: &mut BatchReport,
+    inbound: Vec<Inbound>,
+    attempts: &[i64],
+    settled: Vec<Settled>,
+    commit: &Commit,
+    written: &[Vec<Value>],
+    now: i64,
+    log: &mut LogBook,
+) {
+    for (i, (m, mut s)) in inbound.into_iter().zip(settled).enumerate() {
+        let landed = commit.guarded.get(i).copied().flatten().map(|idx| {
+            written.get(idx).is_some_and(|rows| !rows.is_empty())
+        });
+        if landed == Some(false) {
+            s.outcome = Outcome::Superseded;
+            s.reason = Some("the scraper stored newer content meanwhile; it is queued on its own".into());
+        }
+        count(report, &s);
+        let attempts = attempts.get(i).copied().unwrap_or(1);
+        log.push(
+            now,
+            if s.reason.is_some() { Level::Warn } else { Level::Info },
+            "message",
+            fields([
+                ("message_id", json!(m.delivery.message_id)),
+                ("item", json!(m.key)),
+                ("outcome", json!(s.outcome)),
+                ("decision", json!(s.decision)),
+                ("attempts", json!(attempts)),
+                ("reason", json!(s.reason)),
+            ]),
+        );
+        report.outcomes.push(MessageOutcome {
+            message_id: m.delivery.message_id,
+            item: m.key,
+            outcome: s.outcome,
+            decision: s.decision,
+            attempts,
+            reason: s.reason,
+        });
+    }
+}
+
+fn count(report: &mut BatchReport, s: &Settled) {
+    if let Decision::Retry { .. } = s.decision {
+        report.retried += 1;
+        return;
+    }
+    report.acked += 1;
+    match s.outcome {
+        Outcome::Failed | Outcome::Invalid => report.failed += 1,
+        Outcome::SkippedUnchanged | Outcome::DuplicateInBatch => report.skipped += 1,
+        Outcome::Superseded => report.superseded += 1,
+        Outcome::Reused => {
+            report.reused += 1;
+            report.completed += 1;
+        }
+        Outcome::Completed | Outcome::Closed | Outcome::Retry => report.completed += 1,
+    }
+}
+
+// ---------------------------------------------------------------- summary, DLQ
 
 /// The summary line of a processor invocation.
 pub fn summary_json(r: &BatchReport, subrequests: u32) -> Value {
@@ -897,6 +1008,8 @@ pub fn summary_json(r: &BatchReport, subrequests: u32) -> Value {
         "failed": r.failed,
         "skipped": r.skipped,
         "completed": r.completed,
+        "reused": r.reused,
+        "superseded": r.superseded,
         "ai_calls": r.ai_calls,
         "fallbacks": r.fallbacks,
         "neurons": r.neurons,

@@ -682,6 +682,14 @@ pub struct ProcIssueRow {
     pub prompt_version: Option<String>,
     pub processing_status: String,
     pub attempts: i64,
+    /// [`crate::process::analysed_text_hash`] of the title and body the stored
+    /// analysis was made from.
+    #[serde(default)]
+    pub body_hash: Option<String>,
+    #[serde(default)]
+    pub analysis_model: Option<String>,
+    #[serde(default)]
+    pub fallback_reason: Option<String>,
 }
 
 const PROC_REPO_COLUMNS: &str =
@@ -711,7 +719,8 @@ pub fn issues_by_key(keys: &[String]) -> Vec<Statement> {
             Statement::new(
                 format!(
                     "SELECT i.id, i.repo_id, r.owner, r.name, i.number, i.state, i.content_hash, i.analysis_hash, \
-                     i.prompt_version, i.processing_status, i.attempts \
+                     i.prompt_version, i.processing_status, i.attempts, i.body_hash, i.analysis_model, \
+                     i.fallback_reason \
                      FROM issues i JOIN repos r ON r.id = i.repo_id \
                      WHERE r.owner || '/' || r.name || '#' || i.number IN ({})",
                     placeholders(chunk.len())
@@ -727,6 +736,8 @@ pub fn issues_by_key(keys: &[String]) -> Vec<Statement> {
 pub struct Provenance {
     pub model: String,
     pub prompt_version: String,
+    /// The content hash the analysis was made for: the one the processor
+    /// read. The write only lands while the row still has it.
     pub input_hash: String,
     pub analyzed_at: i64,
     pub fallback_reason: Option<String>,
@@ -745,13 +756,17 @@ pub struct RepoResult {
     pub attempts: i64,
 }
 
+/// Commit a repo's summary, guarded on the content hash it was made for: if
+/// the scraper stored newer content meanwhile, nothing is written and the
+/// row stays `pending` for it (its `queued_hash` still names the old hash,
+/// so the outbox sends it again). Returns the id when it landed.
 pub fn complete_repo(r: &RepoResult, now_ms: i64) -> Statement {
     let p = &r.provenance;
     Statement::new(
         "UPDATE repos SET description = COALESCE(?2, description), languages = ?3, languages_raw = ?4, topics = ?5, \
          summary = ?6, analysis_model = ?7, prompt_version = ?8, analysis_hash = ?9, analyzed_at = ?10, \
          fallback_reason = ?11, processing_status = 'completed', processed_at = ?12, attempts = ?13, \
-         last_error = NULL, updated_at = ?12 WHERE id = ?1",
+         last_error = NULL, updated_at = ?12 WHERE id = ?1 AND content_hash IS ?9 RETURNING id",
         vec![
             r.id.into(),
             r.description.clone().into(),
@@ -770,12 +785,13 @@ pub fn complete_repo(r: &RepoResult, now_ms: i64) -> Statement {
     )
 }
 
-/// An issue's fresh content and its analysis.
+/// An issue's fetched body and its analysis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueResult {
     pub id: i64,
-    pub title: String,
     pub body: String,
+    /// [`crate::process::analysed_text_hash`] of the title and body analysed.
+    pub body_hash: String,
     pub intro: String,
     pub difficulty: i64,
     pub first_steps_json: String,
@@ -784,17 +800,21 @@ pub struct IssueResult {
     pub attempts: i64,
 }
 
+/// Commit an issue's analysis, guarded on the content hash it was made for
+/// (see [`complete_repo`]). The title and every other scraped field stay
+/// the scraper's: only the fetched body and the analysis are written.
+/// Returns the id when it landed.
 pub fn complete_issue(r: &IssueResult, now_ms: i64) -> Statement {
     let p = &r.provenance;
     Statement::new(
-        "UPDATE issues SET title = ?2, body = ?3, intro = ?4, difficulty = ?5, first_steps = ?6, skills = ?7, \
+        "UPDATE issues SET body = ?2, body_hash = ?3, intro = ?4, difficulty = ?5, first_steps = ?6, skills = ?7, \
          analysis_model = ?8, prompt_version = ?9, analysis_hash = ?10, analyzed_at = ?11, fallback_reason = ?12, \
          processing_status = 'completed', processed_at = ?13, attempts = ?14, last_error = NULL, updated_at = ?13 \
-         WHERE id = ?1",
+         WHERE id = ?1 AND content_hash = ?10 RETURNING id",
         vec![
             r.id.into(),
-            r.title.clone().into(),
             r.body.clone().into(),
+            r.body_hash.clone().into(),
             r.intro.clone().into(),
             r.difficulty.into(),
             r.first_steps_json.clone().into(),
@@ -806,6 +826,30 @@ pub fn complete_issue(r: &IssueResult, now_ms: i64) -> Statement {
             p.fallback_reason.clone().into(),
             now_ms.into(),
             r.attempts.into(),
+        ],
+    )
+}
+
+/// The issue was queued for new content (its title or `lastEditedAt`
+/// changed) but the text fetched hashes to what was already analysed: the
+/// stored analysis now stands for `content_hash` too, with no AI call. The
+/// fetched body is stored. Guarded like [`complete_issue`].
+pub fn keep_issue_analysis(
+    id: i64,
+    content_hash: &str,
+    body: &str,
+    attempts: i64,
+    now_ms: i64,
+) -> Statement {
+    Statement::new(
+        "UPDATE issues SET body = ?3, analysis_hash = ?2, processing_status = 'completed', processed_at = ?5, \
+         attempts = ?4, last_error = NULL, updated_at = ?5 WHERE id = ?1 AND content_hash = ?2 RETURNING id",
+        vec![
+            id.into(),
+            content_hash.into(),
+            body.into(),
+            attempts.into(),
+            now_ms.into(),
         ],
     )
 }
@@ -835,15 +879,29 @@ impl ItemTable {
     }
 }
 
-/// A permanent failure: `failed`, with the reason and attempt count.
-pub fn fail_item(table: ItemTable, id: i64, reason: &str, attempts: i64, now_ms: i64) -> Statement {
+/// A failure that ends the item: `failed`, with the reason and attempt
+/// count, for the content it was queued with (newer content stays pending).
+pub fn fail_item(
+    table: ItemTable,
+    id: i64,
+    content_hash: Option<&str>,
+    reason: &str,
+    attempts: i64,
+    now_ms: i64,
+) -> Statement {
     Statement::new(
         format!(
             "UPDATE {} SET processing_status = 'failed', last_error = ?2, attempts = ?3, processed_at = ?4, \
-             updated_at = ?4 WHERE id = ?1",
+             updated_at = ?4 WHERE id = ?1 AND content_hash IS ?5",
             table.name()
         ),
-        vec![id.into(), reason.into(), attempts.into(), now_ms.into()],
+        vec![
+            id.into(),
+            reason.into(),
+            attempts.into(),
+            now_ms.into(),
+            content_hash.into(),
+        ],
     )
 }
 
