@@ -136,13 +136,14 @@ async fn status(env: &Env, query: &[(String, String)]) -> Result<Response> {
         Err(e) => return refuse(&e),
     };
     let platform = WorkerPlatform::from_env(env)?;
+    let now = contribot_edge::now_ms();
     let rows = contribot_edge::platform::run_batch(
         platform.db(),
-        &admin::status_queries(q.runs, q.failed),
+        &admin::status_queries(q.runs, q.failed, now),
     )
     .await
     .map_err(worker::Error::RustError)?;
-    answer(200, &admin::status_report(&rows))
+    answer(200, &admin::status_report(&rows, now))
 }
 
 /// An admin call that writes and queues: its id, log book and budget.

@@ -18,6 +18,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::ai;
 use crate::logrec::{self, fields, Level, LogBook};
 use crate::messages::QueueMessage;
 use crate::platform::{Metered, Platform, QueueName, DEFAULT_SEND_CONCURRENCY};
@@ -306,9 +307,10 @@ pub fn parse_status_query(pairs: &[(String, String)]) -> Result<StatusQuery, Adm
     })
 }
 
-/// The status report's queries, as one D1 batch.
-pub fn status_queries(runs: usize, failed: usize) -> Vec<Statement> {
-    vec![
+/// The status report's queries, as one D1 batch. `now_ms` picks the UTC
+/// day whose AI neurons the report sets against the cap.
+pub fn status_queries(runs: usize, failed: usize, now_ms: i64) -> Vec<Statement> {
+    let mut out = vec![
         Statement::new(
             "SELECT processing_status AS status, COUNT(*) AS n FROM repos WHERE active = 1 GROUP BY processing_status",
             vec![],
@@ -355,8 +357,13 @@ pub fn status_queries(runs: usize, failed: usize) -> Vec<Statement> {
              AVG(subrequests) AS mean_subrequests FROM invocations GROUP BY service",
             vec![],
         ),
-    ]
+    ];
+    out.extend(ai::budget_queries(now_ms));
+    out
 }
+
+/// Where the AI budget's rows start in [`status_queries`].
+const AI_ROWS: usize = 7;
 
 /// One row of a `GROUP BY status` count.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -380,8 +387,10 @@ fn status_counts(rows: &[Value]) -> Value {
 }
 
 /// The `GET /admin/status` body from the rows of [`status_queries`]:
-/// `{ok, repos, issues, runs, failed, label_not_found, backlog, invocations}`.
-pub fn status_report(rows: &[Vec<Value>]) -> Value {
+/// `{ok, repos, issues, runs, failed, label_not_found, backlog, invocations,
+/// ai}`; `ai` is today's neurons against the cap, the AI backlog and its
+/// estimated completion day ([`ai::budget_status`]).
+pub fn status_report(rows: &[Vec<Value>], now_ms: i64) -> Value {
     let get = |i: usize| rows.get(i).cloned().unwrap_or_default();
     let label_not_found: Vec<Value> = get(4)
         .into_iter()
@@ -403,6 +412,7 @@ pub fn status_report(rows: &[Vec<Value>]) -> Value {
         "label_not_found": label_not_found,
         "backlog": get(5).into_iter().next().unwrap_or(json!({})),
         "invocations": get(6),
+        "ai": ai::budget_status(rows.get(AI_ROWS..).unwrap_or_default(), now_ms),
     })
 }
 

@@ -901,7 +901,7 @@ fn status_report_has_counts_runs_failures_labels_and_backlog() {
          INSERT INTO scrape_runs (id, trigger, data_source, started_at) VALUES ('run-1', 'cron', 'awesome-for-beginners', 1), ('run-2', 'cron', 'awesome-for-beginners', 2);",
     )
     .unwrap();
-    let report = admin::status_report(&run(&conn, &admin::status_queries(1, 50)));
+    let report = admin::status_report(&run(&conn, &admin::status_queries(1, 50, 0)), 0);
     assert_eq!(report["ok"], true);
     assert_eq!(
         report["repos"],
@@ -923,6 +923,10 @@ fn status_report_has_counts_runs_failures_labels_and_backlog() {
         json!([{"repo": "o/r", "listed_labels": ["x"]}])
     );
     assert_eq!(report["backlog"]["issues"], 1);
+    assert_eq!(report["ai"]["day"], "1970-01-01");
+    assert_eq!(report["ai"]["cap"], 9_000.0);
+    assert_eq!(report["ai"]["at_cap"], "heuristic_now_upgrade_later");
+    assert_eq!(report["ai"]["backlog"]["pending"], 1);
 }
 
 // ------------------------------------------------------------------ logs: query

@@ -1597,8 +1597,8 @@ fn status_queries_return_their_report_shapes() {
     ))
     .unwrap();
 
-    let rows = run(&conn, &admin::status_queries(10, 50));
-    assert_eq!(rows.len(), 7);
+    let rows = run(&conn, &admin::status_queries(10, 50, NOW));
+    assert_eq!(rows.len(), 10, "7 for the pipeline, 3 for the AI budget");
 
     let mut repos: Vec<admin::StatusCount> = decode_rows(&rows[0]).unwrap();
     repos.sort_by(|a, b| a.status.cmp(&b.status));
@@ -1681,7 +1681,7 @@ fn status_queries_return_their_report_shapes() {
 #[test]
 fn status_queries_run_on_an_empty_database() {
     let conn = migrated();
-    let rows = run(&conn, &admin::status_queries(10, 50));
+    let rows = run(&conn, &admin::status_queries(10, 50, NOW));
     assert!(rows[0].is_empty() && rows[1].is_empty() && rows[2].is_empty() && rows[3].is_empty());
     assert_eq!(
         rows[5],
@@ -1765,7 +1765,8 @@ fn every_builder_stays_within_d1_parameter_limit() {
     all.extend(store::mark_queued(&outbox_rows));
     all.push(store::fail_run("r", "e", NOW));
     all.push(store::record_dead_letter("q", "m", "b", "r", 1, NOW));
-    all.extend(admin::status_queries(10, 50));
+    all.extend(admin::status_queries(10, 50, NOW));
+    all.extend(contribot_core::ai::requeue_upgrades(2_000, NOW));
     for s in &all {
         assert_d1_shape(&conn, s);
     }

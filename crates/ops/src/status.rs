@@ -58,6 +58,8 @@ pub struct StatusReport {
     pub label_not_found: Vec<LabelNotFound>,
     pub backlog: Backlog,
     pub invocations: Vec<InvocationStats>,
+    /// Absent from servers older than the neuron ledger.
+    pub ai: Option<AiBudget>,
 }
 
 /// One scrape run, as `scrape_runs` stores it (timestamps in Unix ms).
@@ -171,6 +173,57 @@ impl Backlog {
     }
 }
 
+/// Workers AI's budget today: neurons against the cap, and the backlog of
+/// items waiting for AI.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AiBudget {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    pub neurons: Num,
+    pub cap: Num,
+    pub free_allocation: Num,
+    /// Held by processor invocations still running.
+    pub held: Num,
+    pub remaining: Num,
+    pub calls: Num,
+    pub refused_at_cap: Num,
+    pub model: Option<String>,
+    pub platform_exhausted: bool,
+    /// What happens at the cap (`heuristic_now_upgrade_later`).
+    pub at_cap: String,
+    pub backlog: AiBacklog,
+    pub days: Vec<AiDay>,
+}
+
+/// Items waiting for AI.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AiBacklog {
+    /// Repos and issues whose stored result is a heuristic fallback.
+    pub repos: Num,
+    pub issues: Num,
+    /// Not analysed yet.
+    pub pending: Num,
+    pub items: Num,
+    pub neurons_per_call: Num,
+    pub neurons: Num,
+    /// `YYYY-MM-DD`, or null when AI is off.
+    pub estimated_completion: Option<String>,
+}
+
+/// One day of the neuron ledger.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AiDay {
+    pub day: String,
+    pub neurons: Num,
+    pub calls: Num,
+    pub refused_at_cap: Num,
+    pub cap: Num,
+    pub model: Option<String>,
+}
+
 /// Subrequest use per service, from the invocation ledger.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -190,6 +243,8 @@ pub fn render_status(report: &StatusReport, now_ms: i64) -> String {
     out.push_str(&render_counts(report));
     out.push('\n');
     out.push_str(&render_backlog(&report.backlog));
+    out.push('\n');
+    out.push_str(&render_ai(report.ai.as_ref()));
     out.push('\n');
     out.push_str(&render_runs(&report.runs, now_ms));
     out.push('\n');
@@ -247,6 +302,74 @@ pub fn render_backlog(backlog: &Backlog) -> String {
         backlog.issues.int(),
         backlog.unqueued.int()
     )
+}
+
+/// Today's neurons against the cap, what happens at the cap, the AI backlog
+/// and when it should be done, and the last days of the ledger.
+pub fn render_ai(ai: Option<&AiBudget>) -> String {
+    let Some(ai) = ai else {
+        return "AI budget: not reported by this server\n".to_string();
+    };
+    let mut out = format!(
+        "AI budget (UTC {}{}): {} of {} neurons (cap; free allocation {}), {} held, {} left; \
+         {} calls, {} refused at the cap\n",
+        ai.day,
+        ai.model
+            .as_deref()
+            .map(|m| format!(", {m}"))
+            .unwrap_or_default(),
+        ai.neurons,
+        ai.cap,
+        ai.free_allocation,
+        ai.held,
+        ai.remaining,
+        ai.calls,
+        ai.refused_at_cap,
+    );
+    if ai.platform_exhausted {
+        out.push_str(
+            "  Workers AI reported the daily allocation spent: no AI calls until 00:00 UTC\n",
+        );
+    }
+    out.push_str(&format!("  At the cap: {}\n", at_cap_policy(&ai.at_cap)));
+    let b = &ai.backlog;
+    out.push_str(&format!(
+        "AI backlog: {} items ({} repos and {} issues with heuristic fallbacks, {} not analysed yet), \
+         ~{} neurons at {} a call; estimated completion: {}\n",
+        b.items,
+        b.repos,
+        b.issues,
+        b.pending,
+        b.neurons,
+        b.neurons_per_call,
+        b.estimated_completion
+            .as_deref()
+            .unwrap_or("never (AI is off: the cap is 0)"),
+    ));
+    let mut table = Table::new(&["DAY (UTC)", "NEURONS", "CAP", "CALLS", "REFUSED", "MODEL"])
+        .right_align(&[1, 2, 3, 4]);
+    for d in &ai.days {
+        table.row([
+            d.day.clone(),
+            d.neurons.to_string(),
+            d.cap.to_string(),
+            d.calls.to_string(),
+            d.refused_at_cap.to_string(),
+            d.model.clone().unwrap_or_default(),
+        ]);
+    }
+    out + &section("AI neurons by day", &table)
+}
+
+fn at_cap_policy(policy: &str) -> String {
+    match policy {
+        "heuristic_now_upgrade_later" => {
+            "items get a labelled heuristic result now and an AI upgrade later, best issues first"
+                .to_string()
+        }
+        "" => "not reported".to_string(),
+        other => other.to_string(),
+    }
 }
 
 pub fn render_runs(runs: &[RunRow], now_ms: i64) -> String {

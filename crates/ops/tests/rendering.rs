@@ -37,6 +37,13 @@ fn report() -> StatusReport {
         "label_not_found": [{"repo": "octo/dog", "listed_labels": ["good first issue", "help wanted"]}],
         "backlog": {"repos": 12, "issues": 343, "unqueued": 0},
         "invocations": [{"service": "scraper", "invocations": 3, "max_subrequests": 44, "mean_subrequests": 28.666666}],
+        "ai": {"day": "2026-03-01", "neurons": 8950.4, "cap": 9000, "free_allocation": 10000, "held": 40, "remaining": 9.6,
+               "calls": 1200, "refused_at_cap": 60, "model": "@cf/meta/llama-3.1-8b-instruct-fp8-fast",
+               "platform_exhausted": false, "at_cap": "heuristic_now_upgrade_later",
+               "backlog": {"repos": 2, "issues": 900, "pending": 10, "items": 912, "neurons_per_call": 7.4,
+                           "neurons": 6748.8, "estimated_completion": "2026-03-02"},
+               "days": [{"day": "2026-03-01", "neurons": 8950.4, "calls": 1200, "refused_at_cap": 60, "cap": 9000,
+                         "model": "@cf/meta/llama-3.1-8b-instruct-fp8-fast"}]},
         "something_new": {"x": 1}
     }))
     .unwrap()
@@ -76,6 +83,21 @@ issues      340           3          0       1       0
         text.contains("scraper            3          44         28.7"),
         "{text}"
     );
+    assert!(
+        text.contains("AI budget (UTC 2026-03-01, @cf/meta/llama-3.1-8b-instruct-fp8-fast): 8950.4 of 9000 neurons (cap; free allocation 10000), 40 held, 9.6 left; 1200 calls, 60 refused at the cap\n"),
+        "{text}"
+    );
+    assert!(text.contains("  At the cap: items get a labelled heuristic result now and an AI upgrade later, best issues first\n"), "{text}");
+    assert!(
+        text.contains("AI backlog: 912 items (2 repos and 900 issues with heuristic fallbacks, 10 not analysed yet), ~6748.8 neurons at 7.4 a call; estimated completion: 2026-03-02\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "2026-03-01   8950.4  9000   1200       60  @cf/meta/llama-3.1-8b-instruct-fp8-fast"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -86,6 +108,7 @@ fn empty_status_says_none_instead_of_empty_tables() {
     assert!(text.contains("Failed items: none"));
     assert!(text.contains("Repos whose listed label is not on GitHub: none"));
     assert!(text.contains("Invocation budgets (subrequests per invocation): none"));
+    assert!(text.contains("AI budget: not reported by this server"));
     assert!(
         text.contains("repos         0           0          0       0"),
         "{text}"
