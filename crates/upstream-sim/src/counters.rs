@@ -43,6 +43,8 @@ pub(crate) struct RequestRecord {
     pub fault: Option<&'static str>,
     pub ai_call: Option<(String, String)>,
     pub secondary_limit: Option<&'static str>,
+    /// GraphQL unit faults injected into the answer (one per unit).
+    pub unit_faults: Vec<&'static str>,
 }
 
 impl Counters {
@@ -69,7 +71,7 @@ impl Counters {
                     u64::from(r.graphql_points);
             }
         }
-        if let Some(kind) = r.fault {
+        for kind in r.fault.iter().chain(&r.unit_faults) {
             *self.faults_by_kind.entry(kind.to_string()).or_default() += 1;
         }
         if let Some(limit) = r.secondary_limit {

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::rng::{key, unit};
+use crate::rng::{hash_str, key, unit};
 
 /// The body of `POST /_sim/faults`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +43,23 @@ pub struct FaultRule {
     /// Stop after this many injections.
     #[serde(default)]
     pub max_count: Option<u64>,
+    /// GraphQL unit kinds only: the repositories (`owner/name`, any case;
+    /// listed or current name) whose aliases the rule can hit. Absent: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repos: Option<Vec<String>>,
+    /// `alias_forbidden` only: `saml` (default) or `ip_allow_list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbidden_reason: Option<ForbiddenReason>,
+}
+
+/// Why GitHub refuses an alias with FORBIDDEN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForbiddenReason {
+    /// The organization enforces SAML SSO and the token is not authorized.
+    Saml,
+    /// The organization's IP allow list does not include the caller.
+    IpAllowList,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +92,19 @@ pub enum FaultKind {
     AiMissingFields,
     AiOutOfRange,
     AiQuotaExhausted,
+    /// GraphQL: HTTP 200, `data: null`, GitHub's "Something went wrong…".
+    DataNull,
+    /// GraphQL: the same body with HTTP 502.
+    #[serde(rename = "data_null_502")]
+    DataNull502,
+    /// GraphQL, per alias: `data.<alias>: null` with a FORBIDDEN error.
+    AliasForbidden,
+    /// GraphQL, per alias: `data.<alias>: null` with GitHub's timeout message.
+    AliasTimeout,
+    /// GraphQL, per issue node: `null` in `nodes`/`edges.node` with NOT_FOUND.
+    NullNodes,
+    /// GraphQL, per issue connection: `hasNextPage: true`, `endCursor: null`.
+    NullEndCursor,
 }
 
 impl FaultKind {
@@ -91,6 +121,39 @@ impl FaultKind {
             FaultKind::AiMissingFields => "ai_missing_fields",
             FaultKind::AiOutOfRange => "ai_out_of_range",
             FaultKind::AiQuotaExhausted => "ai_quota_exhausted",
+            FaultKind::DataNull => "data_null",
+            FaultKind::DataNull502 => "data_null_502",
+            FaultKind::AliasForbidden => "alias_forbidden",
+            FaultKind::AliasTimeout => "alias_timeout",
+            FaultKind::NullNodes => "null_nodes",
+            FaultKind::NullEndCursor => "null_end_cursor",
+        }
+    }
+
+    /// Kinds that act on parts of a GraphQL answer (an alias, a node, a
+    /// connection), decided per part rather than per request.
+    pub(crate) fn is_graphql_unit(self) -> bool {
+        matches!(
+            self,
+            FaultKind::AliasForbidden
+                | FaultKind::AliasTimeout
+                | FaultKind::NullNodes
+                | FaultKind::NullEndCursor
+        )
+    }
+
+    fn is_graphql_only(self) -> bool {
+        self.is_graphql_unit() || matches!(self, FaultKind::DataNull | FaultKind::DataNull502)
+    }
+
+    /// Whether the kind can act on a request of `class`.
+    fn applies_to(self, class: RouteClass) -> bool {
+        if self.is_ai_only() {
+            class.is_ai()
+        } else if self.is_graphql_only() {
+            class == RouteClass::Graphql
+        } else {
+            true
         }
     }
 
@@ -144,6 +207,8 @@ pub(crate) struct Fault {
     pub kind: FaultKind,
     pub retry_after_secs: u64,
     pub latency_ms: u64,
+    /// The request's place in its route's sequence (seeds request IDs).
+    pub ordinal: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +217,10 @@ pub enum FaultConfigError {
     Rate { index: usize, rate: f64 },
     #[error("rule {index}: {kind} only applies to the ai and ai_binding routes")]
     AiKindOnGithubRoute { index: usize, kind: &'static str },
+    #[error("rule {index}: {kind} only applies to the graphql route")]
+    GraphqlKindElsewhere { index: usize, kind: &'static str },
+    #[error("rule {index}: repos only selects aliases for alias_forbidden, alias_timeout, null_nodes and null_end_cursor")]
+    ReposOnRequestKind { index: usize },
 }
 
 #[derive(Debug, Default)]
@@ -181,6 +250,16 @@ impl FaultPlan {
                     kind: r.kind.name(),
                 });
             }
+            if r.kind.is_graphql_only() && !matches!(r.route, FaultRoute::Graphql | FaultRoute::Any)
+            {
+                return Err(FaultConfigError::GraphqlKindElsewhere {
+                    index,
+                    kind: r.kind.name(),
+                });
+            }
+            if r.repos.is_some() && !r.kind.is_graphql_unit() {
+                return Err(FaultConfigError::ReposOnRequestKind { index });
+            }
         }
         let fired = vec![0; config.rules.len()];
         Ok(FaultPlan {
@@ -194,16 +273,41 @@ impl FaultPlan {
         &self.config
     }
 
-    /// Decides the fault for the next request on `class`, if any.
-    pub(crate) fn decide(&mut self, class: RouteClass) -> Option<Fault> {
+    /// Decides the fault for the next request on `class`, if any, and
+    /// hands out the GraphQL unit rules that may act inside its answer.
+    pub(crate) fn decide(&mut self, class: RouteClass) -> Decision {
         if self.config.rules.is_empty() {
-            return None;
+            return Decision::default();
         }
         let slot = class.ordinal_slot();
         let n = self.ordinals[slot];
         self.ordinals[slot] += 1;
+        let units = UnitFaults {
+            seed: self.config.seed,
+            ordinal: n,
+            rules: self
+                .config
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    r.kind.is_graphql_unit() && class == RouteClass::Graphql && class.matches(r.route)
+                })
+                .map(|(i, r)| (i, r.clone()))
+                .collect(),
+        };
+        Decision {
+            fault: self.decide_request(class, slot, n),
+            units: (!units.rules.is_empty()).then_some(units),
+        }
+    }
+
+    fn decide_request(&mut self, class: RouteClass, slot: usize, n: u64) -> Option<Fault> {
         for (i, rule) in self.config.rules.iter().enumerate() {
-            if !class.matches(rule.route) || (rule.kind.is_ai_only() && !class.is_ai()) {
+            if !class.matches(rule.route)
+                || !rule.kind.applies_to(class)
+                || rule.kind.is_graphql_unit()
+            {
                 continue;
             }
             if rule.max_count.is_some_and(|m| self.fired[i] >= m) {
@@ -216,11 +320,99 @@ impl FaultPlan {
                     kind: rule.kind,
                     retry_after_secs: rule.retry_after_secs,
                     latency_ms: rule.latency_ms,
+                    ordinal: n,
                 });
             }
         }
         None
     }
+
+    /// Counts one injection of unit rule `index`, unless its `max_count`
+    /// is reached (then the unit is spared).
+    pub(crate) fn try_fire(&mut self, index: usize) -> bool {
+        let Some(rule) = self.config.rules.get(index) else {
+            return false;
+        };
+        if rule.max_count.is_some_and(|m| self.fired[index] >= m) {
+            return false;
+        }
+        self.fired[index] += 1;
+        true
+    }
+}
+
+/// What the plan decided for one request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Decision {
+    pub fault: Option<Fault>,
+    pub units: Option<UnitFaults>,
+}
+
+/// The GraphQL unit rules for one request: whether a unit (an alias, a
+/// node, a connection) is hit depends on (seed, request, rule, unit).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UnitFaults {
+    seed: u64,
+    ordinal: u64,
+    rules: Vec<(usize, FaultRule)>,
+}
+
+/// A unit rule that matched: its index in the plan and its settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnitHit<'r> {
+    pub index: usize,
+    pub rule: &'r FaultRule,
+}
+
+impl UnitFaults {
+    /// The first rule of `kind` selecting a unit of the repository known by
+    /// `slugs` (any of them), keyed by `unit`; the caller still has to
+    /// [`FaultPlan::try_fire`] it.
+    pub(crate) fn candidate(&self, kind: FaultKind, slugs: &[&str], unit: &str) -> Option<UnitHit<'_>> {
+        self.rules
+            .iter()
+            .filter(|(_, r)| r.kind == kind)
+            .filter(|(_, r)| {
+                r.repos.as_ref().is_none_or(|wanted| {
+                    wanted
+                        .iter()
+                        .any(|w| slugs.iter().any(|s| s.eq_ignore_ascii_case(w)))
+                })
+            })
+            .find(|(i, r)| {
+                let h = key(&[self.seed, self.ordinal, *i as u64, hash_str(unit), 0x0A11A5]);
+                unit_hit(h, r.rate)
+            })
+            .map(|(index, rule)| UnitHit {
+                index: *index,
+                rule,
+            })
+    }
+}
+
+fn unit_hit(h: u64, rate: f64) -> bool {
+    rate >= 1.0 || unit(h) < rate
+}
+
+/// A GitHub request ID (`XXXX:XXXX:XXXXXX:XXXXXXX:XXXXXXXX`) derived from `h`.
+pub(crate) fn request_id(h: u64) -> String {
+    let m = crate::rng::mix(h);
+    format!(
+        "{:04X}:{:04X}:{:06X}:{:07X}:{:08X}",
+        (h >> 48) & 0xFFFF,
+        (h >> 32) & 0xFFFF,
+        m & 0xFF_FFFF,
+        (m >> 24) & 0xFFF_FFFF,
+        (h & 0xFFFF_FFFF) as u32 ^ 0x6632_0000
+    )
+}
+
+/// GitHub's answer when a query fails as a whole (often a timeout).
+pub(crate) fn something_went_wrong(h: u64) -> String {
+    format!(
+        "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug. Please include `{}` when reporting this issue.",
+        request_id(h)
+    )
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
@@ -293,6 +485,14 @@ pub(crate) fn fault_response(class: RouteClass, fault: Fault) -> Option<Response
             StatusCode::TOO_MANY_REQUESTS,
             serde_json::json!({"message": "API rate limit exceeded. Please wait before retrying.", "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"}),
         ),
+        (FaultKind::DataNull | FaultKind::DataNull502, RouteClass::Graphql) => json_response(
+            if fault.kind == FaultKind::DataNull {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_GATEWAY
+            },
+            serde_json::json!({"data": null, "errors": [{"message": something_went_wrong(key(&[fault.ordinal, 0xDA7A]))}]}),
+        ),
         (FaultKind::SecondaryRateLimit403, _) => json_response(
             StatusCode::FORBIDDEN,
             serde_json::json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 5C1A:3F2B:1B2C3D:4E5F6A:66325A10.", "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}),
@@ -325,6 +525,8 @@ mod tests {
                 retry_after_secs: 1,
                 latency_ms: 0,
                 max_count: None,
+                repos: None,
+                forbidden_reason: None,
             }],
         })
         .unwrap()
@@ -335,7 +537,7 @@ mod tests {
         let run = |seed| {
             let mut p = plan(seed, 0.3);
             (0..200)
-                .map(|_| p.decide(RouteClass::Graphql).is_some())
+                .map(|_| p.decide(RouteClass::Graphql).fault.is_some())
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
@@ -348,11 +550,11 @@ mod tests {
     fn other_routes_do_not_advance_a_routes_sequence() {
         let mut a = plan(3, 0.5);
         let mut b = plan(3, 0.5);
-        let xs: Vec<_> = (0..50).map(|_| a.decide(RouteClass::Graphql)).collect();
+        let xs: Vec<_> = (0..50).map(|_| a.decide(RouteClass::Graphql).fault).collect();
         let ys: Vec<_> = (0..50)
             .map(|_| {
                 b.decide(RouteClass::Rest);
-                b.decide(RouteClass::Graphql)
+                b.decide(RouteClass::Graphql).fault
             })
             .collect();
         assert_eq!(xs, ys);
@@ -363,7 +565,7 @@ mod tests {
         let mut p = plan(1, 1.0);
         p.config.rules[0].max_count = Some(2);
         let hits = (0..10)
-            .filter(|_| p.decide(RouteClass::Graphql).is_some())
+            .filter(|_| p.decide(RouteClass::Graphql).fault.is_some())
             .count();
         assert_eq!(hits, 2);
     }
@@ -382,6 +584,12 @@ mod tests {
             FaultKind::AiMissingFields,
             FaultKind::AiOutOfRange,
             FaultKind::AiQuotaExhausted,
+            FaultKind::DataNull,
+            FaultKind::DataNull502,
+            FaultKind::AliasForbidden,
+            FaultKind::AliasTimeout,
+            FaultKind::NullNodes,
+            FaultKind::NullEndCursor,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }
@@ -398,6 +606,8 @@ mod tests {
                 retry_after_secs: 1,
                 latency_ms: 0,
                 max_count: None,
+                repos: None,
+                forbidden_reason: None,
             }],
         };
         assert!(FaultPlan::new(cfg).is_err());

@@ -25,6 +25,10 @@ pub(crate) struct PeerAddr(pub SocketAddr);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GraphqlPoints(pub u32);
 
+/// GraphQL unit faults the executor injected (response extension).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UnitFaultsApplied(pub Vec<&'static str>);
+
 /// An AI call's model and outcome (response extension).
 #[derive(Debug, Clone)]
 pub(crate) struct AiCall {
@@ -160,7 +164,14 @@ pub(crate) async fn serve(
             return Ok(resp.0);
         }
     };
-    let fault: Option<Fault> = traffic.class.and_then(|c| sim.faults().decide(c));
+    let decision = traffic
+        .class
+        .map(|c| sim.faults().decide(c))
+        .unwrap_or_default();
+    let fault: Option<Fault> = decision.fault;
+    if let Some(units) = decision.units {
+        req.extensions_mut().insert(units);
+    }
 
     if let Some(f) = fault {
         if f.kind == FaultKind::ConnectionReset {
@@ -211,6 +222,9 @@ pub(crate) async fn serve(
     }
     if let Some(p) = resp.extensions().get::<GraphqlPoints>() {
         record.graphql_points = p.0;
+    }
+    if let Some(applied) = resp.extensions().get::<UnitFaultsApplied>() {
+        record.unit_faults = applied.0.clone();
     }
     if let Some(call) = resp.extensions().get::<AiCall>() {
         record.ai_call = Some((call.model.clone(), call.outcome.clone()));
@@ -290,6 +304,7 @@ fn admit_secondary(
                 kind: FaultKind::SecondaryRateLimit403,
                 retry_after_secs: refusal.retry_after_secs,
                 latency_ms: 0,
+                ordinal: 0,
             };
             let mut resp = fault_response(class, fault).expect("403 has a response");
             rate_limit_headers(sim, class, headers, peer, &mut resp);

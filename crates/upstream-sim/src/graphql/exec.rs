@@ -14,6 +14,7 @@ use super::errors::{GqlError, PathSegment};
 use super::page::{paginate, PageArgs, PageInfo, SortKey};
 use super::selection::{argument, collect, sub_selections, Variables};
 use crate::clock::{iso8601, parse_iso8601};
+use crate::faults::{something_went_wrong, FaultKind, FaultRule, ForbiddenReason, UnitFaults};
 use crate::world::{node_id, Lookup, Repo, World, LANGUAGES};
 
 /// The `rateLimit` object's values for this request.
@@ -95,6 +96,8 @@ struct Edge<'w> {
     cursor: String,
     node: Obj<'w>,
     size: Option<u32>,
+    /// An injected null node: the global id GitHub could not resolve.
+    missing: Option<String>,
 }
 
 enum Val<'w> {
@@ -102,6 +105,8 @@ enum Val<'w> {
     Leaf(Json),
     Obj(Obj<'w>),
     List(Vec<Val<'w>>),
+    /// A list item that failed: null, with its error at the item's path.
+    Failed(FieldError),
 }
 
 fn leaf<'w>(v: impl Into<Json>) -> Val<'w> {
@@ -116,6 +121,7 @@ fn opt_leaf<'w, T: Into<Json>>(v: Option<T>) -> Val<'w> {
 struct FieldError {
     kind: Option<&'static str>,
     code: Option<&'static str>,
+    extension: Option<(&'static str, Json)>,
     message: String,
 }
 
@@ -124,6 +130,7 @@ impl FieldError {
         FieldError {
             kind: Some(kind),
             code: None,
+            extension: None,
             message,
         }
     }
@@ -131,6 +138,7 @@ impl FieldError {
         FieldError {
             kind: None,
             code: Some(code),
+            extension: None,
             message,
         }
     }
@@ -144,15 +152,93 @@ pub(crate) struct Executor<'a> {
     pub rate: RateInfo,
     pub viewer: String,
     pub errors: Vec<GqlError>,
+    /// Injected faults that act inside the answer, and the plan's counter.
+    pub faults: UnitFaultSink<'a>,
+    /// The repository alias being executed, by its names (requested,
+    /// listed, current), for unit faults.
+    pub alias: Vec<String>,
+}
+
+/// Where unit faults come from and where their injections are counted.
+pub(crate) struct UnitFaultSink<'a> {
+    pub units: Option<&'a UnitFaults>,
+    /// Counts an injection of the plan's rule `index`; false past its `max_count`.
+    pub fire: &'a dyn Fn(usize) -> bool,
+    pub applied: std::cell::RefCell<Vec<&'static str>>,
+}
+
+impl UnitFaultSink<'_> {
+    /// Whether a `kind` rule hits `unit` of the repository known by `slugs`.
+    fn hit(&self, kind: FaultKind, slugs: &[String], unit: &str) -> Option<FaultRule> {
+        let units = self.units?;
+        let names: Vec<&str> = slugs.iter().map(String::as_str).collect();
+        let hit = units.candidate(kind, &names, unit)?;
+        if !(self.fire)(hit.index) {
+            return None;
+        }
+        self.applied.borrow_mut().push(kind.name());
+        Some(hit.rule.clone())
+    }
 }
 
 impl<'a> Executor<'a> {
     /// Runs the operation; `None` data means the root itself became null.
-    pub(crate) fn run(mut self, op: &'a Operation) -> (Option<Out>, Vec<GqlError>) {
+    /// Also returns the unit faults it injected.
+    pub(crate) fn run(
+        mut self,
+        op: &'a Operation,
+    ) -> (Option<Out>, Vec<GqlError>, Vec<&'static str>) {
         let data = self
             .object(&Obj::Query, &[&op.selection_set], &mut Vec::new())
             .ok();
-        (data, self.errors)
+        (data, self.errors, self.faults.applied.into_inner())
+    }
+
+    fn push_field_error(&mut self, e: FieldError, field: &Node<Field>, path: &[PathSegment]) {
+        let mut err = GqlError::new(e.message)
+            .at(field.location(), &self.doc.sources)
+            .with_path(path.to_vec());
+        err.kind = e.kind;
+        if let Some(code) = e.code {
+            err = err.with_extension("code", code.into());
+        }
+        if let Some((k, v)) = e.extension {
+            err = err.with_extension(k, v);
+        }
+        self.errors.push(err);
+    }
+
+    /// For a top-level `repository` field: its names, and the alias fault
+    /// (FORBIDDEN, timeout) an injected rule puts in its place.
+    fn enter_alias(&mut self, field: &Field, key: &str) -> Option<FieldError> {
+        let owner = self.arg(field, "owner");
+        let name = self.arg(field, "name");
+        let requested = format!(
+            "{}/{}",
+            owner.as_str().unwrap_or(""),
+            name.as_str().unwrap_or("")
+        );
+        let mut slugs = vec![requested.clone()];
+        if let Some(i) = self.world.find_any(&requested) {
+            let r = &self.world.repos[i];
+            slugs.push(r.listed_slug.clone());
+            slugs.push(r.name_with_owner());
+        }
+        let unit = format!("{}:{key}", slugs[0].to_lowercase());
+        let failure = if let Some(rule) = self.faults.hit(FaultKind::AliasForbidden, &slugs, &unit) {
+            Some(forbidden(rule.forbidden_reason, &slugs[slugs.len() - 1]))
+        } else if self.faults.hit(FaultKind::AliasTimeout, &slugs, &unit).is_some() {
+            Some(FieldError {
+                kind: None,
+                code: None,
+                extension: None,
+                message: something_went_wrong(crate::rng::hash_str(&unit) ^ self.rate.reset_at as u64),
+            })
+        } else {
+            None
+        };
+        self.alias = slugs;
+        failure
     }
 
     fn object(
@@ -167,31 +253,34 @@ impl<'a> Executor<'a> {
         for c in &collected {
             let (_, field) = c.fields[0];
             path.push(PathSegment::Key(c.key.clone()));
-            let value = if field.name == "__typename" {
-                Ok(Out::Leaf(typename.into()))
+            let top_repo = matches!(obj, Obj::Query) && field.name == "repository";
+            let injected = if top_repo {
+                self.enter_alias(field, &c.key)
             } else {
-                match self.resolve(obj, field) {
-                    Ok(val) => {
-                        let subs = sub_selections(c);
-                        self.complete(&field.definition.ty, val, &subs, field, typename, path)
-                    }
-                    Err(e) => {
-                        let mut err = GqlError::new(e.message)
-                            .at(field.location(), &self.doc.sources)
-                            .with_path(path.clone());
-                        err.kind = e.kind;
-                        if let Some(code) = e.code {
-                            err = err.with_extension("code", code.into());
-                        }
-                        self.errors.push(err);
-                        if field.definition.ty.is_non_null() {
-                            Err(Propagate)
-                        } else {
-                            Ok(Out::Null)
-                        }
+                None
+            };
+            let resolved = match injected {
+                Some(e) => Err(e),
+                None if field.name == "__typename" => Ok(Val::Leaf(typename.into())),
+                None => self.resolve(obj, field),
+            };
+            let value = match resolved {
+                Ok(val) => {
+                    let subs = sub_selections(c);
+                    self.complete(&field.definition.ty, val, &subs, field, typename, path)
+                }
+                Err(e) => {
+                    self.push_field_error(e, field, path);
+                    if field.definition.ty.is_non_null() {
+                        Err(Propagate)
+                    } else {
+                        Ok(Out::Null)
                     }
                 }
             };
+            if top_repo {
+                self.alias.clear();
+            }
             path.pop();
             out.push((c.key.clone(), value?));
         }
@@ -209,6 +298,10 @@ impl<'a> Executor<'a> {
     ) -> Result<Out, Propagate> {
         let result = match val {
             Val::Null => Err(()),
+            Val::Failed(e) => {
+                self.push_field_error(e, field, path);
+                Err(())
+            }
             Val::Leaf(v) => Ok(Out::Leaf(v)),
             Val::Obj(o) => self.object(&o, subs, path).map_err(|_| ()),
             Val::List(items) => {
@@ -344,7 +437,15 @@ impl<'a> Executor<'a> {
             Obj::Conn(c) => Ok(match name {
                 "totalCount" => leaf(c.total),
                 "totalSize" => leaf(c.total_size),
-                "nodes" => Val::List(c.items.iter().map(|e| Val::Obj(e.node.clone())).collect()),
+                "nodes" => Val::List(
+                    c.items
+                        .iter()
+                        .map(|e| match &e.missing {
+                            Some(id) => Val::Failed(unresolvable_node(id)),
+                            None => Val::Obj(e.node.clone()),
+                        })
+                        .collect(),
+                ),
                 "edges" => Val::List(
                     c.items
                         .iter()
@@ -356,7 +457,10 @@ impl<'a> Executor<'a> {
             }),
             Obj::Edge(e) => Ok(match name {
                 "cursor" => leaf(e.cursor.clone()),
-                "node" => Val::Obj(e.node.clone()),
+                "node" => match &e.missing {
+                    Some(id) => return Err(unresolvable_node(id)),
+                    None => Val::Obj(e.node.clone()),
+                },
                 "size" => opt_leaf(e.size),
                 _ => return Err(not_simulated(ty, name)),
             }),
@@ -574,6 +678,7 @@ impl<'a> Executor<'a> {
                     cursor,
                     node: Obj::Language(l),
                     size: Some(s),
+                    missing: None,
                 })
                 .collect(),
             info: page.info,
@@ -647,7 +752,35 @@ impl<'a> Executor<'a> {
         if descending {
             items.reverse();
         }
-        self.connection("IssueConnection", "IssueEdge", items, descending, field, 0)
+        let conn = self.connection("IssueConnection", "IssueEdge", items, descending, field, 0)?;
+        Ok(self.with_unit_faults(r, conn, field))
+    }
+
+    /// Injects `null_nodes` and `null_end_cursor` into an issue connection
+    /// of the alias being executed.
+    fn with_unit_faults(&self, r: &'a Repo, conn: Val<'a>, field: &Field) -> Val<'a> {
+        let Val::Obj(Obj::Conn(mut c)) = conn else {
+            return conn;
+        };
+        if self.faults.units.is_none() || self.alias.is_empty() {
+            return Val::Obj(Obj::Conn(c));
+        }
+        let alias = self.alias[0].to_lowercase();
+        for e in &mut c.items {
+            if let Obj::Issue(_, n) = e.node {
+                let unit = format!("{alias}#{n}");
+                if self.faults.hit(FaultKind::NullNodes, &self.alias, &unit).is_some() {
+                    e.missing = Some(node_id("I_kwDO", r.issue_id(n)));
+                }
+            }
+        }
+        let after = self.arg(field, "after");
+        let unit = format!("{alias}:{}:{}", field.response_key(), after.as_str().unwrap_or(""));
+        if self.faults.hit(FaultKind::NullEndCursor, &self.alias, &unit).is_some() {
+            c.info.has_next = true;
+            c.info.end = None;
+        }
+        Val::Obj(Obj::Conn(c))
     }
 
     fn connection(
@@ -672,6 +805,7 @@ impl<'a> Executor<'a> {
                     cursor,
                     node,
                     size: None,
+                    missing: None,
                 })
                 .collect(),
             info: page.info,
@@ -759,6 +893,30 @@ fn typename(obj: &Obj<'_>) -> &'static str {
         Obj::Edge(e) => e.typename,
         Obj::PageInfo(_) => "PageInfo",
     }
+}
+
+/// GitHub's FORBIDDEN for an alias it will not serve to this token.
+fn forbidden(reason: Option<ForbiddenReason>, slug: &str) -> FieldError {
+    let owner = slug.split('/').next().unwrap_or(slug);
+    match reason.unwrap_or(ForbiddenReason::Saml) {
+        ForbiddenReason::Saml => FieldError {
+            kind: Some("FORBIDDEN"),
+            code: None,
+            extension: Some(("saml_failure", Json::Bool(true))),
+            message: "Resource protected by organization SAML enforcement. You must grant your Personal Access token access to this organization.".into(),
+        },
+        ForbiddenReason::IpAllowList => FieldError::typed(
+            "FORBIDDEN",
+            format!("Although you appear to have the correct authorization credentials, the `{owner}` organization has an IP allow list enabled, and your IP address is not permitted to access this resource."),
+        ),
+    }
+}
+
+fn unresolvable_node(id: &str) -> FieldError {
+    FieldError::typed(
+        "NOT_FOUND",
+        format!("Could not resolve to a node with the global id of '{id}'."),
+    )
 }
 
 fn not_simulated(ty: &str, field: &str) -> FieldError {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use apollo_compiler::ExecutableDocument;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::Extension;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
@@ -22,11 +23,14 @@ use serde_json::{json, Value as Json};
 pub use schema::warm_schema;
 pub(crate) use schema::warm_schema_in_background;
 
-use crate::gateway::{bearer_token, has_user_agent, missing_user_agent, GraphqlPoints};
+use crate::faults::UnitFaults;
+use crate::gateway::{
+    bearer_token, has_user_agent, missing_user_agent, GraphqlPoints, UnitFaultsApplied,
+};
 use crate::ratelimit::{Client, Resource, Window};
 use crate::sim::Sim;
 use errors::GqlError;
-use exec::{Executor, RateInfo};
+use exec::{Executor, RateInfo, UnitFaultSink};
 
 #[derive(Debug, Deserialize)]
 struct GraphqlRequest {
@@ -56,6 +60,8 @@ struct Outcome {
     body: String,
     window: Option<Window>,
     points: u32,
+    /// Unit faults injected into the answer.
+    faults: Vec<&'static str>,
 }
 
 impl Outcome {
@@ -65,12 +71,14 @@ impl Outcome {
             body: serde_json::to_string(&ResponseErrors { errors }).unwrap_or_default(),
             window: Some(window),
             points: 0,
+            faults: Vec::new(),
         }
     }
 }
 
 pub(crate) async fn handle(
     State(sim): State<Arc<Sim>>,
+    units: Option<Extension<UnitFaults>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
@@ -87,9 +95,11 @@ pub(crate) async fn handle(
             .to_string(),
             window: None,
             points: 0,
+            faults: Vec::new(),
         });
     };
-    let outcome = tokio::task::spawn_blocking(move || process(&sim, token, &body))
+    let units = units.map(|Extension(u)| u);
+    let outcome = tokio::task::spawn_blocking(move || process(&sim, token, &body, units.as_ref()))
         .await
         .unwrap_or_else(|e| Outcome {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -97,6 +107,7 @@ pub(crate) async fn handle(
                 .to_string(),
             window: None,
             points: 0,
+            faults: Vec::new(),
         });
     respond(outcome)
 }
@@ -112,10 +123,11 @@ fn respond(o: Outcome) -> Response<Body> {
         w.write_headers(Resource::Graphql, resp.headers_mut());
     }
     resp.extensions_mut().insert(GraphqlPoints(o.points));
+    resp.extensions_mut().insert(UnitFaultsApplied(o.faults));
     resp
 }
 
-fn process(sim: &Sim, token: String, body: &[u8]) -> Outcome {
+fn process(sim: &Sim, token: String, body: &[u8], units: Option<&UnitFaults>) -> Outcome {
     let client = Client::Token(token.clone());
     let window = sim.limits().peek(Resource::Graphql, &client);
     let request: GraphqlRequest = match serde_json::from_slice(body) {
@@ -130,6 +142,7 @@ fn process(sim: &Sim, token: String, body: &[u8]) -> Outcome {
                 .to_string(),
                 window: Some(window),
                 points: 0,
+                faults: Vec::new(),
             }
         }
     };
@@ -185,6 +198,7 @@ fn process(sim: &Sim, token: String, body: &[u8]) -> Outcome {
                 .to_string(),
                 window: Some(w),
                 points: 0,
+                faults: Vec::new(),
             };
         } else {
             (
@@ -195,6 +209,7 @@ fn process(sim: &Sim, token: String, body: &[u8]) -> Outcome {
     };
 
     let data = sim.data();
+    let fire = |index: usize| sim.faults().try_fire(index);
     let executor = Executor {
         schema,
         doc: &doc,
@@ -210,8 +225,14 @@ fn process(sim: &Sim, token: String, body: &[u8]) -> Outcome {
         },
         viewer: format!("sim-user-{}", client.user_id()),
         errors: Vec::new(),
+        faults: UnitFaultSink {
+            units,
+            fire: &fire,
+            applied: Default::default(),
+        },
+        alias: Vec::new(),
     };
-    let (data, errors) = executor.run(op);
+    let (data, errors, faults) = executor.run(op);
     let body = serde_json::to_string(&ResponseBody { data, errors })
         .unwrap_or_else(|e| json!({ "errors": [{ "message": e.to_string() }] }).to_string());
     Outcome {
@@ -219,6 +240,7 @@ fn process(sim: &Sim, token: String, body: &[u8]) -> Outcome {
         body,
         window: Some(window),
         points,
+        faults,
     }
 }
 
