@@ -1,7 +1,12 @@
 // Stand-in for the Workers `AI` binding under Miniflare: forwards
 // `env.AI.run(model, inputs)` to the upstream simulator's
-// `POST {simUrl}/_sim/ai-binding/{model}` and mirrors the binding's contract:
-// it resolves to the bare `result` object, or throws `Error("<code>: <message>")`.
+// `POST {simUrl}/_sim/ai-binding/{model}` and mirrors the binding's contract
+// (workerd's src/cloudflare/internal/ai-api.ts): it resolves to the bare
+// `result` object, or throws an `InferenceUpstreamError` whose message is
+// `"<code>: <description>"` (e.g. "3040: Capacity temporarily exceeded, please
+// try again.", "4006: you have used up your daily free allocation of 10,000
+// neurons, …", "3007: Request timeout"); an error body that is not the
+// simulator's JSON is thrown as its raw text, as workerd does.
 //
 // Miniflare wiring (wrappedBindings):
 //   workers: [
@@ -10,6 +15,13 @@
 //         AI: { scriptName: "ai-binding", bindings: { simUrl: "http://127.0.0.1:8788" } } } },
 //   ]
 // Optional binding `invocationId` is sent as `x-contribot-invocation`.
+
+export class InferenceUpstreamError extends Error {
+  constructor(message, name = "InferenceUpstreamError") {
+    super(message);
+    this.name = name;
+  }
+}
 
 export class Ai {
   constructor(env = {}) {
@@ -34,9 +46,8 @@ export class Ai {
       body = null;
     }
     if (!res.ok) {
-      const code = body?.error?.code ?? res.status;
-      const message = body?.error?.message ?? (text || res.statusText);
-      throw new Error(`${code}: ${message}`);
+      if (body?.error?.code === undefined) throw new InferenceUpstreamError(text || `${res.status}: ${res.statusText}`);
+      throw new InferenceUpstreamError(`${body.error.code}: ${body.error.message}`);
     }
     if (body === null) {
       throw new Error(`3043: malformed response from the AI stand-in: ${text.slice(0, 200)}`);

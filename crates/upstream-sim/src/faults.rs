@@ -92,6 +92,12 @@ pub enum FaultKind {
     AiMissingFields,
     AiOutOfRange,
     AiQuotaExhausted,
+    /// AI: 429 + `Retry-After`, code 3040 (out of capacity).
+    AiCapacityExceeded,
+    /// AI: 429 + `Retry-After`, Cloudflare's API rate-limit answer (code 971).
+    AiRateLimited,
+    /// AI: waits `latency_ms`, then 408, code 3007 "Request timeout".
+    AiTimeout,
     /// GraphQL: HTTP 200, `data: null`, GitHub's "Something went wrong…".
     DataNull,
     /// GraphQL: the same body with HTTP 502.
@@ -121,6 +127,9 @@ impl FaultKind {
             FaultKind::AiMissingFields => "ai_missing_fields",
             FaultKind::AiOutOfRange => "ai_out_of_range",
             FaultKind::AiQuotaExhausted => "ai_quota_exhausted",
+            FaultKind::AiCapacityExceeded => "ai_capacity_exceeded",
+            FaultKind::AiRateLimited => "ai_rate_limited",
+            FaultKind::AiTimeout => "ai_timeout",
             FaultKind::DataNull => "data_null",
             FaultKind::DataNull502 => "data_null_502",
             FaultKind::AliasForbidden => "alias_forbidden",
@@ -157,8 +166,18 @@ impl FaultKind {
         }
     }
 
-    /// AI-only kinds act inside the AI responder.
+    /// Kinds for the `ai` and `ai_binding` routes only.
     pub(crate) fn is_ai_only(self) -> bool {
+        self.acts_in_responder()
+            || matches!(
+                self,
+                FaultKind::AiCapacityExceeded | FaultKind::AiRateLimited | FaultKind::AiTimeout
+            )
+    }
+
+    /// AI kinds that act inside the AI responder (the others replace the
+    /// response at the front door).
+    pub(crate) fn acts_in_responder(self) -> bool {
         matches!(
             self,
             FaultKind::AiMalformedJson
@@ -435,6 +454,49 @@ fn text_response(status: StatusCode, content_type: &'static str, body: String) -
 
 const GATEWAY_HTML: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n";
 
+/// Workers AI's transient failures, in the REST envelope or the binding's
+/// error object. Codes and HTTP statuses from Cloudflare's Workers AI error
+/// table (developers.cloudflare.com/workers-ai/platform/errors/): 3040 "Out
+/// of capacity" (429, "No more data centers to forward the request to"; the
+/// binding words it "Capacity temporarily exceeded, please try again."), 3007
+/// "Timeout" (408, "Request timeout"). The per-minute request limits
+/// (developers.cloudflare.com/workers-ai/platform/limits/) document no error
+/// body: this answers as the Cloudflare API's rate limiter does (429, code
+/// 971, "Please wait and consider throttling your request speed";
+/// developers.cloudflare.com/fundamentals/api/reference/limits/).
+fn ai_failure_response(kind: FaultKind, class: RouteClass) -> Response<Body> {
+    let (status, code, rest_message, binding_message) = match kind {
+        FaultKind::AiCapacityExceeded => (
+            StatusCode::TOO_MANY_REQUESTS,
+            3040,
+            "No more data centers to forward the request to",
+            "Capacity temporarily exceeded, please try again.",
+        ),
+        FaultKind::AiRateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            971,
+            "Please wait and consider throttling your request speed",
+            "Please wait and consider throttling your request speed",
+        ),
+        _ => (
+            StatusCode::REQUEST_TIMEOUT,
+            3007,
+            "Request timeout",
+            "Request timeout",
+        ),
+    };
+    match class {
+        RouteClass::AiBinding => json_response(
+            status,
+            serde_json::json!({"error": {"code": code, "message": binding_message}}),
+        ),
+        _ => json_response(
+            status,
+            serde_json::json!({"result": null, "success": false, "errors": [{"code": code, "message": rest_message}], "messages": []}),
+        ),
+    }
+}
+
 /// The response a status-style fault produces on a route, shaped like that
 /// upstream's own errors. `None` for kinds that don't replace the response.
 pub(crate) fn fault_response(class: RouteClass, fault: Fault) -> Option<Response<Body>> {
@@ -485,6 +547,9 @@ pub(crate) fn fault_response(class: RouteClass, fault: Fault) -> Option<Response
             StatusCode::TOO_MANY_REQUESTS,
             serde_json::json!({"message": "API rate limit exceeded. Please wait before retrying.", "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"}),
         ),
+        (FaultKind::AiCapacityExceeded | FaultKind::AiRateLimited | FaultKind::AiTimeout, class) => {
+            ai_failure_response(fault.kind, class)
+        }
         (FaultKind::DataNull | FaultKind::DataNull502, RouteClass::Graphql) => json_response(
             if fault.kind == FaultKind::DataNull {
                 StatusCode::OK
@@ -501,7 +566,10 @@ pub(crate) fn fault_response(class: RouteClass, fault: Fault) -> Option<Response
     };
     if matches!(
         fault.kind,
-        FaultKind::RateLimit429 | FaultKind::SecondaryRateLimit403
+        FaultKind::RateLimit429
+            | FaultKind::SecondaryRateLimit403
+            | FaultKind::AiCapacityExceeded
+            | FaultKind::AiRateLimited
     ) {
         resp.headers_mut().insert(
             header::RETRY_AFTER,
@@ -584,6 +652,9 @@ mod tests {
             FaultKind::AiMissingFields,
             FaultKind::AiOutOfRange,
             FaultKind::AiQuotaExhausted,
+            FaultKind::AiCapacityExceeded,
+            FaultKind::AiRateLimited,
+            FaultKind::AiTimeout,
             FaultKind::DataNull,
             FaultKind::DataNull502,
             FaultKind::AliasForbidden,

@@ -193,11 +193,14 @@ pub(crate) async fn serve(
                 truncate = true;
                 None
             }
-            k if k.is_ai_only() => {
+            k if k.acts_in_responder() => {
                 req.extensions_mut().insert(AiFault(k));
                 None
             }
             k => {
+                if k == FaultKind::AiTimeout {
+                    tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
+                }
                 record.fault = Some(k.name());
                 fault_response(class, f).map(|mut resp| {
                     rate_limit_headers(&sim, class, req.headers(), peer, &mut resp);

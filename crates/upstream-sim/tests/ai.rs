@@ -218,3 +218,62 @@ async fn the_binding_route_returns_the_bare_result_or_an_error_object() {
     assert_eq!(counters.by_route["ai_binding"], 2);
     assert_eq!(counters.ai_calls_total, 3);
 }
+
+#[tokio::test]
+async fn transient_ai_failures_answer_with_cloudflares_codes_on_both_routes() {
+    let c = SimClient::start().await;
+    for (kind, status, code, rest_message, binding_message) in [
+        (
+            "ai_capacity_exceeded",
+            429,
+            3040,
+            "No more data centers to forward the request to",
+            "Capacity temporarily exceeded, please try again.",
+        ),
+        (
+            "ai_rate_limited",
+            429,
+            971,
+            "Please wait and consider throttling your request speed",
+            "Please wait and consider throttling your request speed",
+        ),
+        ("ai_timeout", 408, 3007, "Request timeout", "Request timeout"),
+    ] {
+        c.post(
+            "/_sim/faults",
+            json!({"seed": 1, "rules": [{"route": "*", "kind": kind, "retry_after_secs": 4, "latency_ms": 10}]}),
+        )
+        .await;
+        let rest = run(&c, json!({"prompt": "hi"})).await;
+        assert_eq!(rest.status, status, "{kind}");
+        assert_eq!(
+            rest.json(),
+            json!({"result": null, "success": false, "errors": [{"code": code, "message": rest_message}], "messages": []}),
+            "{kind}"
+        );
+        let binding = c
+            .post(
+                &format!("/_sim/ai-binding/{MODEL}"),
+                json!({"prompt": "hi"}),
+            )
+            .await;
+        assert_eq!(binding.status, status, "{kind}");
+        assert_eq!(
+            binding.json(),
+            json!({"error": {"code": code, "message": binding_message}}),
+            "{kind}"
+        );
+        let retry = if status == 429 { Some("4") } else { None };
+        assert_eq!(rest.header("retry-after").as_deref(), retry, "{kind}");
+        assert_eq!(c.sim.counters().faults_by_kind[kind], 2);
+        // GitHub routes are untouched by AI kinds.
+        assert_eq!(c.rest("/repos/ppy/osu").await.status, 200);
+    }
+    let on_github = c
+        .post(
+            "/_sim/faults",
+            json!({"seed": 1, "rules": [{"route": "graphql", "kind": "ai_timeout"}]}),
+        )
+        .await;
+    assert_eq!(on_github.status, 400);
+}
