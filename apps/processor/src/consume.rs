@@ -25,6 +25,16 @@ fn ai_mode(env: &Env) -> std::result::Result<AiMode, String> {
     )
 }
 
+/// `AI_DAILY_NEURON_CAP`; an unreadable value turns AI off (0) rather than
+/// risk the free allocation, and says so in the log.
+fn daily_cap(env: &Env, book: &mut LogBook, now: i64) -> f64 {
+    contribot_core::ai::parse_daily_cap(config::var(env, "AI_DAILY_NEURON_CAP").as_deref())
+        .unwrap_or_else(|e| {
+            book.push(now, Level::Error, "ai_config_invalid", fields([("error", json!(e))]));
+            0.0
+        })
+}
+
 /// One invocation: process the batch, commit, then ack or retry each message.
 pub async fn batch(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
     let messages = batch.messages()?;
@@ -58,6 +68,7 @@ pub async fn batch(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
             config::var(env, "GITHUB_POINTS_PER_MINUTE").as_deref(),
             config::var(env, "CONSUMER_CONCURRENCY").as_deref(),
         ),
+        ai_daily_cap: daily_cap(env, &mut book, started),
     };
     let auth = GithubAuth::new(config::var(env, "GITHUB_TOKEN"));
     let deliveries: Vec<Delivery> = messages
@@ -163,19 +174,57 @@ async fn run<B: AiBinding>(
 }
 
 /// Dead letters: each message's item ends `failed`, with its last error.
+/// The write is retried in place; if the whole batch still fails, each
+/// message is written on its own, so one bad record never holds up the
+/// others. A message whose record was not written is never acked: it goes
+/// back to the queue.
 pub async fn dead_letters(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
     let messages = batch.messages()?;
     let platform = WorkerPlatform::from_env(env)?;
     let now = contribot_edge::now_ms();
-    let stmts: Vec<_> = messages
+    let records: Vec<Vec<_>> = messages
         .iter()
-        .flat_map(|m| process::dead_letter_statements(&m.id(), m.body(), now))
+        .map(|m| process::dead_letter_statements(&m.id(), m.body(), now))
         .collect();
-    contribot_edge::platform::run_batch(platform.db(), &stmts)
-        .await
-        .map_err(worker::Error::RustError)?;
-    for m in &messages {
-        m.ack();
+    let all: Vec<_> = records.iter().flatten().cloned().collect();
+    if write_with_retries(&platform, &all).await.is_ok() {
+        messages.iter().for_each(|m| m.ack());
+        return Ok(());
+    }
+    for (m, stmts) in messages.iter().zip(&records) {
+        match write_with_retries(&platform, stmts).await {
+            Ok(()) => m.ack(),
+            Err(e) => {
+                worker::console_error!("dead letter {} not recorded, retried later: {e}", m.id());
+                m.retry_with_options(
+                    &QueueRetryOptionsBuilder::new()
+                        .with_delay_seconds(process::DLQ_RETRY_DELAY_SECS)
+                        .build(),
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// One D1 batch, tried up to `process::DLQ_WRITE_ATTEMPTS` times with a
+/// short exponential pause between tries.
+async fn write_with_retries(
+    platform: &WorkerPlatform,
+    stmts: &[contribot_core::sql::Statement],
+) -> std::result::Result<(), String> {
+    let mut attempt = 1;
+    loop {
+        match contribot_edge::platform::run_batch(platform.db(), stmts).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt >= process::DLQ_WRITE_ATTEMPTS => return Err(e),
+            Err(_) => {
+                worker::Delay::from(std::time::Duration::from_millis(
+                    process::dlq_write_pause_ms(attempt),
+                ))
+                .await;
+                attempt += 1;
+            }
+        }
+    }
 }

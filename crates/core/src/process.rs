@@ -132,6 +132,9 @@ pub struct ProcessConfig {
     pub api_base: String,
     pub ai: AiMode,
     pub pacing: Pacing,
+    /// Neurons the processor may spend per UTC day (`AI_DAILY_NEURON_CAP`,
+    /// [`crate::ai::DEFAULT_DAILY_NEURON_CAP`] of the 10,000 free).
+    pub ai_daily_cap: f64,
 }
 
 /// One delivered queue message.
@@ -267,12 +270,9 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
         settled.push(s);
     }
 
-    let commit = commit(&mut settled);
-    let written = if commit.statements.is_empty() {
-        Vec::new()
-    } else {
-        p.db(&commit.statements).await?
-    };
+    let mut commit = commit(&mut settled);
+    commit.statements.extend(ai.ledger_writes(invocation, p.now_ms()));
+    let written = write_commit(p, &commit.statements, log).await?;
     settle(&mut report, inbound, &stored.attempts, settled, &commit, &written, now, log);
     let hold = cfg.pacing.github_hold_ms(report.github_requests);
     let spent = (p.now_ms() - now).max(0) as u64;
@@ -930,6 +930,32 @@ pub fn commit(settled: &mut [Settled]) -> Commit {
     c
 }
 
+/// Run the commit, once more in place after a D1 error: the batch is one
+/// transaction (a failed one wrote nothing) and every write in it is
+/// idempotent, so a blip does not cost the batch's AI calls again.
+async fn write_commit<P: Platform>(
+    p: &mut Metered<'_, P>,
+    statements: &[Statement],
+    log: &mut LogBook,
+) -> Result<Vec<Vec<Value>>, PlatformError> {
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    match p.db(statements).await {
+        Err(PlatformError::Db(e)) if p.budget.can_afford(1 + CLOSING_RESERVE) => {
+            log.push(
+                p.now_ms(),
+                Level::Warn,
+                "commit_retry",
+                fields([("error", json!(e))]),
+            );
+            p.sleep(500).await;
+            p.db(statements).await
+        }
+        other => other,
+    }
+}
+
 // ---------------------------------------------------------------- settle
 
 /// Each message's final outcome (a guarded write that did not land means
@@ -1016,6 +1042,18 @@ pub fn summary_json(r: &BatchReport, subrequests: u32) -> Value {
         "github_requests": r.github_requests,
         "subrequests_used": subrequests,
     })
+}
+
+/// The dead-letter consumer tries its D1 write this many times in place
+/// before it sends the message back to its queue (never acking it).
+pub const DLQ_WRITE_ATTEMPTS: u32 = 3;
+/// Delay before a dead letter whose record could not be written comes back.
+pub const DLQ_RETRY_DELAY_SECS: u32 = 60;
+
+/// The pause before in-place try `attempt + 1` of a dead letter's write:
+/// 250 ms, then 500 ms.
+pub fn dlq_write_pause_ms(attempt: u32) -> u64 {
+    250u64 << attempt.saturating_sub(1).min(4)
 }
 
 /// Statements for a dead-lettered processing message: its item ends

@@ -51,6 +51,9 @@ struct Local {
     fetches: usize,
     clock: i64,
     slept: Vec<u64>,
+    /// D1 calls (1-based) that fail as a D1 outage would.
+    failing_db_calls: Vec<usize>,
+    db_calls: usize,
 }
 
 impl Local {
@@ -62,12 +65,18 @@ impl Local {
             fetches: 0,
             clock: NOW,
             slept: Vec::new(),
+            failing_db_calls: Vec::new(),
+            db_calls: 0,
         }
     }
 }
 
 impl Platform for Local {
     async fn db_batch(&mut self, statements: &[Statement]) -> Result<Vec<Vec<Value>>, String> {
+        self.db_calls += 1;
+        if self.failing_db_calls.contains(&self.db_calls) {
+            return Err("D1_ERROR: Network connection lost.".into());
+        }
         support::try_run(&self.conn, statements).map(|r| r.rows)
     }
 
@@ -139,6 +148,7 @@ fn config(ai: AiMode) -> ProcessConfig {
         api_base: "https://api.github.test".into(),
         ai,
         pacing: Pacing::default(),
+        ai_daily_cap: contribot_core::ai::DEFAULT_DAILY_NEURON_CAP,
     }
 }
 
@@ -601,4 +611,21 @@ fn a_fast_batch_holds_its_slot_for_its_share_of_github_points() {
     assert_eq!(report.github_requests, 1);
     // 1,500 points a minute over 4 consumers: 375 each, 160 ms per point.
     assert_eq!(local.slept, vec![160]);
+}
+
+// ------------------------------------------------------------------ D1 blips
+
+#[test]
+fn a_d1_blip_on_the_commit_is_retried_in_place_without_asking_ai_again() {
+    let mut local = Local::new();
+    let repo = seed_repo(&local.conn);
+    seed_issue(&local.conn, repo, 1, "content-1");
+    local.github.push_back(issues_answer(&[1], "Body."));
+    local.failing_db_calls = vec![2];
+    let mut ai = ScriptedAi::default();
+    let (report, log) = process(&mut local, &mut ai, &config(binding()), &[issue_message(1, "content-1")]);
+    assert_eq!(outcomes(&report), vec![(Outcome::Completed, Decision::Ack)]);
+    assert_eq!((ai.calls, local.db_calls), (1, 3));
+    assert_eq!(log.records().iter().filter(|r| r.event == "commit_retry").count(), 1);
+    assert_eq!(issue_row(&local.conn, 1)["processing_status"], "completed");
 }
