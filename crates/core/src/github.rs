@@ -38,17 +38,22 @@ const REPO_STATE_FRAGMENT: &str = "fragment RepoState on Repository {
   primaryLanguage { name }
 }";
 
+/// Issue metadata only: no body. A body edit shows in `lastEditedAt`; the
+/// processor's enrichment fetches the body itself. The open linked pull
+/// requests (`includeClosedPrs: false`) tell whether someone is already on
+/// the issue; `first: 1` keeps their cost to one node per issue.
 const ISSUE_META_FRAGMENT: &str = "fragment IssueMeta on Issue {
   number
   title
-  body
   url
   state
   createdAt
   updatedAt
+  lastEditedAt
   labels(first: 20) { nodes { name } }
   assignees { totalCount }
   comments { totalCount }
+  closedByPullRequestsReferences(first: 1, includeClosedPrs: false) { totalCount }
 }";
 
 /// The scrape query text for `n` repos.
@@ -357,19 +362,25 @@ pub struct RateLimit {
     pub reset_at: String,
 }
 
-/// An open issue as the scrape query returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An open issue's metadata, as the scrape query returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IssueMeta {
     pub number: i64,
     pub title: String,
+    /// Empty in scrape answers (the scrape query fetches no bodies); the
+    /// processor's enrichment fills it.
     pub body: String,
     pub url: String,
     pub state: String,
     pub created_at: String,
     pub updated_at: String,
+    /// When the body was last edited (`None`: never).
+    pub last_edited_at: Option<String>,
     pub labels: Vec<String>,
     pub assignee_count: i64,
     pub comment_count: i64,
+    /// Open pull requests that will close this issue when merged.
+    pub linked_pr_count: i64,
 }
 
 /// A page of a repo's labelled issues.
@@ -402,7 +413,9 @@ pub enum RepoOutcome {
     NotFound {
         message: String,
     },
-    /// This alias failed for another reason (kept with the reason).
+    /// This alias failed, or came back partial (an error inside its data,
+    /// a null node, a next page without a cursor): kept with the reason.
+    /// `Permanent` for FORBIDDEN (SAML-protected, blocked), else transient.
     Failed(Failure),
 }
 
@@ -413,31 +426,92 @@ pub struct ScrapeAnswer {
     pub repos: Vec<RepoOutcome>,
 }
 
-#[derive(Deserialize)]
+/// One step of an error's `path`: a field name or a list index.
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+enum PathSegment {
+    Field(String),
+    Index(i64),
+}
+
+#[derive(Deserialize, Debug)]
 struct GqlError {
     #[serde(default)]
     message: String,
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
-    path: Vec<Value>,
+    path: Vec<PathSegment>,
+}
+
+impl GqlError {
+    fn alias(&self) -> Option<&str> {
+        match self.path.first() {
+            Some(PathSegment::Field(a)) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// The `data` object of an aliased answer, decoded straight into typed
+/// values in one pass: `rateLimit`, and aliases `{prefix}{index}` into
+/// their slot. No intermediate `serde_json::Value` tree is built.
+struct Aliased<T> {
+    rate_limit: Option<RateLimit>,
+    slots: BTreeMap<String, Option<T>>,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Aliased<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Aliased<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a GraphQL data object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Aliased {
+                    rate_limit: None,
+                    slots: BTreeMap::new(),
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "rateLimit" {
+                        out.rate_limit = map.next_value()?;
+                    } else {
+                        let value = map.next_value::<Option<T>>()?;
+                        out.slots.insert(key.into_owned(), value);
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
-struct GqlEnvelope {
+#[serde(bound = "T: Deserialize<'de>")]
+struct GqlEnvelope<T> {
     #[serde(default)]
-    data: Option<Value>,
+    data: Option<Aliased<T>>,
     #[serde(default)]
     errors: Vec<GqlError>,
 }
 
-fn parse_envelope(response: &HttpResponse) -> Result<GqlEnvelope, Failure> {
+/// GitHub's answer when a query ran out of time or hit an internal fault:
+/// `data: null` with this message (HTTP 200 or 502). Worth retrying.
+const GITHUB_SOMETHING_WENT_WRONG: &str = "something went wrong while executing your query";
+
+fn parse_envelope<T: for<'de> Deserialize<'de>>(
+    response: &HttpResponse,
+) -> Result<(Aliased<T>, Vec<GqlError>), Failure> {
     if let Some(failure) = response.failure() {
         return Err(failure);
     }
-    let env: GqlEnvelope = serde_json::from_str(&response.body).map_err(|e| {
-        // A cut-off body is a transport fault: try again.
-        Failure::transient(format!("GitHub GraphQL body is not valid JSON ({e})"))
+    let env: GqlEnvelope<T> = serde_json::from_str(&response.body).map_err(|e| {
+        // A cut-off body is a transport fault; a wrong shape is retried a
+        // bounded number of times by the caller, then recorded.
+        Failure::transient(format!("GitHub GraphQL answer does not decode ({e})"))
     })?;
     if let Some(err) = env
         .errors
@@ -451,25 +525,92 @@ fn parse_envelope(response: &HttpResponse) -> Result<GqlEnvelope, Failure> {
                 .and_then(|v| v.parse().ok()),
         });
     }
-    if env.data.is_none() {
-        let messages: Vec<&str> = env.errors.iter().map(|e| e.message.as_str()).collect();
-        return Err(Failure::permanent(format!(
-            "GitHub GraphQL rejected the query: {}",
-            messages.join("; ")
-        )));
+    match env.data {
+        Some(data) => Ok((data, env.errors)),
+        None => {
+            let messages: Vec<&str> = env.errors.iter().map(|e| e.message.as_str()).collect();
+            let joined = messages.join("; ");
+            if joined.to_ascii_lowercase().contains(GITHUB_SOMETHING_WENT_WRONG) {
+                Err(Failure::transient(format!(
+                    "GitHub GraphQL failed to execute the query (timeout or GitHub fault): {joined}"
+                )))
+            } else {
+                Err(Failure::permanent(format!(
+                    "GitHub GraphQL rejected the query: {joined}"
+                )))
+            }
+        }
     }
-    Ok(env)
 }
 
 /// Errors by their top-level alias.
-fn alias_errors(errors: &[GqlError]) -> BTreeMap<String, Vec<&GqlError>> {
-    let mut out: BTreeMap<String, Vec<&GqlError>> = BTreeMap::new();
+fn alias_errors(errors: &[GqlError]) -> BTreeMap<&str, Vec<&GqlError>> {
+    let mut out: BTreeMap<&str, Vec<&GqlError>> = BTreeMap::new();
     for e in errors {
-        if let Some(Value::String(alias)) = e.path.first() {
-            out.entry(alias.clone()).or_default().push(e);
+        if let Some(alias) = e.alias() {
+            out.entry(alias).or_default().push(e);
         }
     }
     out
+}
+
+fn joined_messages(errors: &[&GqlError], alias: &str) -> String {
+    let msg = errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .filter(|m| !m.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if msg.is_empty() {
+        format!("no data for `{alias}`")
+    } else {
+        msg
+    }
+}
+
+/// What an alias without data means: gone, forbidden, or worth a retry.
+fn missing_alias(errors: Option<&Vec<&GqlError>>, alias: &str) -> AliasFault {
+    let errors: &[&GqlError] = errors.map(Vec::as_slice).unwrap_or(&[]);
+    let msg = joined_messages(errors, alias);
+    let has = |kind: &str| errors.iter().any(|e| e.kind.as_deref() == Some(kind));
+    if has("NOT_FOUND") {
+        AliasFault::Gone(
+            errors
+                .iter()
+                .find(|e| e.kind.as_deref() == Some("NOT_FOUND"))
+                .map(|e| e.message.clone())
+                .unwrap_or(msg),
+        )
+    } else if has("FORBIDDEN") {
+        AliasFault::Failed(Failure::permanent(format!(
+            "GitHub GraphQL FORBIDDEN for {alias}: {msg}"
+        )))
+    } else {
+        AliasFault::Failed(Failure::transient(format!(
+            "GitHub GraphQL error for {alias}: {msg}"
+        )))
+    }
+}
+
+enum AliasFault {
+    Gone(String),
+    Failed(Failure),
+}
+
+/// Errors inside data that did come back: the answer is partial.
+fn partial(errors: Option<&Vec<&GqlError>>, alias: &str) -> Option<Failure> {
+    let inner: Vec<&GqlError> = errors?
+        .iter()
+        .copied()
+        .filter(|e| e.path.len() > 1)
+        .collect();
+    if inner.is_empty() {
+        return None;
+    }
+    Some(Failure::transient(format!(
+        "GitHub GraphQL answer for {alias} is partial: {}",
+        joined_messages(&inner, alias)
+    )))
 }
 
 #[derive(Deserialize)]
@@ -498,6 +639,13 @@ struct Nodes<T> {
     nodes: Vec<Option<T>>,
 }
 
+impl<T> Nodes<T> {
+    /// The nodes, or `None` when one of them came back null (partial data).
+    fn whole(self) -> Option<Vec<T>> {
+        self.nodes.into_iter().collect()
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TotalCount {
@@ -524,15 +672,20 @@ struct RawIssuePage {
 struct RawIssue {
     number: i64,
     title: String,
+    #[serde(default)]
     body: Option<String>,
     url: String,
     state: String,
     #[serde(default)]
     created_at: String,
     updated_at: String,
+    #[serde(default)]
+    last_edited_at: Option<String>,
     labels: Option<Nodes<NameNode>>,
     assignees: Option<TotalCount>,
     comments: Option<TotalCount>,
+    #[serde(default)]
+    closed_by_pull_requests_references: Option<TotalCount>,
 }
 
 impl RawIssue {
@@ -545,9 +698,13 @@ impl RawIssue {
             state: self.state.to_ascii_lowercase(),
             created_at: self.created_at,
             updated_at: self.updated_at,
+            last_edited_at: self.last_edited_at,
             labels: names(self.labels),
             assignee_count: self.assignees.map_or(0, |c| c.total_count),
             comment_count: self.comments.map_or(0, |c| c.total_count),
+            linked_pr_count: self
+                .closed_by_pull_requests_references
+                .map_or(0, |c| c.total_count),
         }
     }
 }
@@ -558,76 +715,77 @@ fn names(nodes: Option<Nodes<NameNode>>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn not_found(errors: Option<&Vec<&GqlError>>) -> Option<String> {
-    errors?
-        .iter()
-        .find(|e| e.kind.as_deref() == Some("NOT_FOUND"))
-        .map(|e| e.message.clone())
-}
-
-fn alias_failure(errors: Option<&Vec<&GqlError>>, alias: &str) -> Failure {
-    let msg = errors
-        .map(|es| {
-            es.iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
+impl RawRepo {
+    /// The repo's state, or why its answer cannot count as whole.
+    fn into_state(self) -> Result<RepoState, &'static str> {
+        let issues = match self.issues {
+            None => None,
+            Some(p) => {
+                if p.page_info.has_next_page && p.page_info.end_cursor.is_none() {
+                    return Err("a next page of issues without a cursor");
+                }
+                let nodes: Option<Vec<RawIssue>> = p.nodes.into_iter().collect();
+                let Some(nodes) = nodes else {
+                    return Err("a null issue node");
+                };
+                Some(IssuePage {
+                    total_count: p.total_count,
+                    has_next_page: p.page_info.has_next_page,
+                    end_cursor: p.page_info.end_cursor,
+                    nodes: nodes.into_iter().map(RawIssue::into_meta).collect(),
+                })
+            }
+        };
+        let labels = match self.labels {
+            None => None,
+            Some(l) => Some(
+                l.whole()
+                    .ok_or("a null label node")?
+                    .into_iter()
+                    .map(|n| n.name)
+                    .collect(),
+            ),
+        };
+        Ok(RepoState {
+            name_with_owner: self.name_with_owner,
+            is_archived: self.is_archived,
+            description: self.description,
+            stars: self.stargazer_count,
+            pushed_at: self.pushed_at,
+            primary_language: self.primary_language.map(|l| l.name),
+            labels,
+            issues,
         })
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| format!("no data for `{alias}`"));
-    Failure::transient(format!("GitHub GraphQL error for {alias}: {msg}"))
+    }
 }
 
 /// Decode the answer to a scrape query that covered `n` repos.
 pub fn decode_scrape(response: &HttpResponse, n: usize) -> Result<ScrapeAnswer, Failure> {
-    let env = parse_envelope(response)?;
-    // Each alias is moved out of the tree, never deep-copied: the answer can
-    // be megabytes of issue bodies.
-    let mut data = env.data.unwrap_or(Value::Null);
-    let by_alias = alias_errors(&env.errors);
-    let rate_limit = data
-        .get("rateLimit")
-        .and_then(|v| serde_json::from_value::<RateLimit>(v.clone()).ok());
+    let (mut data, errors) = parse_envelope::<RawRepo>(response)?;
+    let by_alias = alias_errors(&errors);
     let mut repos = Vec::with_capacity(n);
     for i in 0..n {
         let alias = format!("r{i}");
-        let errs = by_alias.get(&alias);
-        let outcome = match data.get_mut(&alias).map(Value::take) {
-            Some(v) if !v.is_null() => match serde_json::from_value::<RawRepo>(v) {
-                Ok(raw) => RepoOutcome::Found(Box::new(RepoState {
-                    name_with_owner: raw.name_with_owner,
-                    is_archived: raw.is_archived,
-                    description: raw.description,
-                    stars: raw.stargazer_count,
-                    pushed_at: raw.pushed_at,
-                    primary_language: raw.primary_language.map(|l| l.name),
-                    labels: raw
-                        .labels
-                        .map(|l| l.nodes.into_iter().flatten().map(|n| n.name).collect()),
-                    issues: raw.issues.map(|p| IssuePage {
-                        total_count: p.total_count,
-                        has_next_page: p.page_info.has_next_page,
-                        end_cursor: p.page_info.end_cursor,
-                        nodes: p
-                            .nodes
-                            .into_iter()
-                            .flatten()
-                            .map(RawIssue::into_meta)
-                            .collect(),
-                    }),
-                })),
-                Err(e) => RepoOutcome::Failed(Failure::transient(format!(
-                    "GitHub GraphQL answer for {alias} has an unexpected shape: {e}"
+        let errs = by_alias.get(alias.as_str());
+        let outcome = match data.slots.remove(&alias).flatten() {
+            Some(raw) => match (partial(errs, &alias), raw.into_state()) {
+                (Some(f), _) => RepoOutcome::Failed(f),
+                (None, Err(why)) => RepoOutcome::Failed(Failure::transient(format!(
+                    "GitHub GraphQL answer for {alias} is partial: {why}"
                 ))),
+                (None, Ok(state)) => RepoOutcome::Found(Box::new(state)),
             },
-            _ => match not_found(errs) {
-                Some(message) => RepoOutcome::NotFound { message },
-                None => RepoOutcome::Failed(alias_failure(errs, &alias)),
+            None => match missing_alias(errs, &alias) {
+                AliasFault::Gone(message) => RepoOutcome::NotFound { message },
+                AliasFault::Failed(f) => RepoOutcome::Failed(f),
             },
         };
         repos.push(outcome);
     }
-    Ok(ScrapeAnswer { rate_limit, repos })
+    Ok(ScrapeAnswer {
+        rate_limit: data.rate_limit,
+        repos,
+    })
 }
 
 /// A repo's enrichment: languages (ordered by size) and topics.
@@ -660,15 +818,25 @@ pub enum Enriched {
     Failed(Failure),
 }
 
+/// An enrich alias: a repo (`rN`: its fields) or a repo holding one issue
+/// (`iN`: `issue`). One flat shape for both, so the answer decodes in one
+/// pass without buffering (an untagged enum would build a tree first).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawEnrichRepo {
-    name_with_owner: String,
+struct RawEnrichAlias {
+    #[serde(default)]
+    issue: Option<RawIssue>,
+    #[serde(default)]
+    name_with_owner: Option<String>,
+    #[serde(default)]
     description: Option<String>,
     #[serde(default)]
     is_archived: bool,
+    #[serde(default)]
     primary_language: Option<NameNode>,
+    #[serde(default)]
     languages: Option<RawLanguages>,
+    #[serde(default)]
     repository_topics: Option<Nodes<RawTopicNode>>,
 }
 
@@ -689,49 +857,23 @@ struct RawTopicNode {
     topic: NameNode,
 }
 
-#[derive(Deserialize)]
-struct RawIssueHolder {
-    issue: Option<RawIssue>,
-}
-
-/// Decode an enrich answer; outcomes come back in `targets` order.
-pub fn decode_enrich(
-    response: &HttpResponse,
-    targets: &[EnrichTarget],
-) -> Result<Vec<Enriched>, Failure> {
-    let env = parse_envelope(response)?;
-    let mut data = env.data.unwrap_or(Value::Null);
-    let by_alias = alias_errors(&env.errors);
-    let (mut r, mut i) = (0usize, 0usize);
-    let mut out = Vec::with_capacity(targets.len());
-    for t in targets {
-        let (alias, is_repo) = match t {
+impl RawEnrichAlias {
+    /// The outcome for `target`; `None` when the alias holds nothing for it.
+    fn into_enriched(self, target: &EnrichTarget) -> Option<Enriched> {
+        match target {
+            EnrichTarget::Issue { .. } => self.issue.map(|issue| {
+                Enriched::Issue(Box::new(IssueEnrichment {
+                    meta: issue.into_meta(),
+                }))
+            }),
             EnrichTarget::Repo { .. } => {
-                r += 1;
-                (format!("r{}", r - 1), true)
-            }
-            EnrichTarget::Issue { .. } => {
-                i += 1;
-                (format!("i{}", i - 1), false)
-            }
-        };
-        let errs = by_alias.get(&alias);
-        let value = data
-            .get_mut(&alias)
-            .map(Value::take)
-            .filter(|v| !v.is_null());
-        let outcome = match (value, is_repo) {
-            (None, _) => match not_found(errs) {
-                Some(message) => Enriched::Gone { message },
-                None => Enriched::Failed(alias_failure(errs, &alias)),
-            },
-            (Some(v), true) => match serde_json::from_value::<RawEnrichRepo>(v) {
-                Ok(raw) => Enriched::Repo(Box::new(RepoEnrichment {
-                    name_with_owner: raw.name_with_owner,
-                    description: raw.description,
-                    is_archived: raw.is_archived,
-                    primary_language: raw.primary_language.map(|l| l.name),
-                    languages: raw
+                let name_with_owner = self.name_with_owner?;
+                Some(Enriched::Repo(Box::new(RepoEnrichment {
+                    name_with_owner,
+                    description: self.description,
+                    is_archived: self.is_archived,
+                    primary_language: self.primary_language.map(|l| l.name),
+                    languages: self
                         .languages
                         .map(|l| {
                             l.edges
@@ -741,34 +883,46 @@ pub fn decode_enrich(
                                 .collect()
                         })
                         .unwrap_or_default(),
-                    topics: raw
+                    topics: self
                         .repository_topics
-                        .map(|t| {
-                            t.nodes
-                                .into_iter()
-                                .flatten()
-                                .map(|n| n.topic.name)
-                                .collect()
-                        })
+                        .map(|t| t.nodes.into_iter().flatten().map(|n| n.topic.name).collect())
                         .unwrap_or_default(),
-                })),
-                Err(e) => Enriched::Failed(Failure::transient(format!(
-                    "unexpected shape for {alias}: {e}"
-                ))),
-            },
-            (Some(v), false) => match serde_json::from_value::<RawIssueHolder>(v) {
-                Ok(RawIssueHolder { issue: Some(issue) }) => {
-                    Enriched::Issue(Box::new(IssueEnrichment {
-                        meta: issue.into_meta(),
-                    }))
-                }
-                Ok(RawIssueHolder { issue: None }) => match not_found(errs) {
-                    Some(message) => Enriched::Gone { message },
-                    None => Enriched::Failed(alias_failure(errs, &alias)),
-                },
-                Err(e) => Enriched::Failed(Failure::transient(format!(
-                    "unexpected shape for {alias}: {e}"
-                ))),
+                })))
+            }
+        }
+    }
+}
+
+/// Decode an enrich answer; outcomes come back in `targets` order.
+pub fn decode_enrich(
+    response: &HttpResponse,
+    targets: &[EnrichTarget],
+) -> Result<Vec<Enriched>, Failure> {
+    let (mut data, errors) = parse_envelope::<RawEnrichAlias>(response)?;
+    let by_alias = alias_errors(&errors);
+    let (mut r, mut i) = (0usize, 0usize);
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        let alias = match t {
+            EnrichTarget::Repo { .. } => {
+                r += 1;
+                format!("r{}", r - 1)
+            }
+            EnrichTarget::Issue { .. } => {
+                i += 1;
+                format!("i{}", i - 1)
+            }
+        };
+        let errs = by_alias.get(alias.as_str());
+        let gone_or_failed = || match missing_alias(errs, &alias) {
+            AliasFault::Gone(message) => Enriched::Gone { message },
+            AliasFault::Failed(f) => Enriched::Failed(f),
+        };
+        let outcome = match data.slots.remove(&alias).flatten() {
+            None => gone_or_failed(),
+            Some(raw) => match partial(errs, &alias) {
+                Some(f) => Enriched::Failed(f),
+                None => raw.into_enriched(t).unwrap_or_else(gone_or_failed),
             },
         };
         out.push(outcome);

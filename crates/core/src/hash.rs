@@ -2,8 +2,9 @@
 //!
 //! The canonical form is a JSON array of the hashed fields in a fixed order,
 //! with label lists sorted, so the same upstream content always hashes the
-//! same and any edit to a covered field changes it. The issue hash covers
-//! title and body, which the TypeScript original missed.
+//! same and any edit to a covered field changes it. The issue content hash
+//! covers the title and the body's last edit, which the TypeScript original
+//! missed.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -31,32 +32,106 @@ impl std::fmt::Display for ContentHash {
     }
 }
 
-/// The issue fields that decide whether an issue needs (re)processing.
+/// The issue fields the scraper stores, split the way the repo hash is:
+/// [`issue_state_hash`] covers every stored field and decides whether the
+/// row is rewritten; [`issue_content_hash`] covers only what the analysis
+/// reads and decides whether the issue is queued, so a new comment, a new
+/// assignee or a label change never costs an AI call.
+///
+/// The scraper fetches no bodies: a body edit shows as a new `lastEditedAt`
+/// (GitHub sets it on every edit of the issue's body), a title edit as a new
+/// title. The processor fetches the body and hashes it with
+/// [`analysed_text_hash`] to skip AI when the text is what it analysed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueHashInput<'a> {
     pub title: &'a str,
-    pub body: &'a str,
     pub state: &'a str,
     pub labels: &'a [String],
     pub assignee_count: i64,
     pub comment_count: i64,
+    pub linked_pr_count: i64,
+    pub created_at: &'a str,
     pub updated_at: &'a str,
+    pub last_edited_at: Option<&'a str>,
+    /// The availability verdict, recomputed on every refresh: a change
+    /// (a repo archived, gone inactive) rewrites the row.
+    pub availability: &'a str,
 }
 
-pub fn issue_hash(input: &IssueHashInput<'_>) -> ContentHash {
+pub fn issue_state_hash(input: &IssueHashInput<'_>) -> ContentHash {
     let mut labels: Vec<&str> = input.labels.iter().map(String::as_str).collect();
     labels.sort_unstable();
     labels.dedup();
-    ContentHash::of_canonical(&serde_json::json!([
-        "issue/v1",
-        input.title,
-        input.body,
-        input.state,
-        labels,
-        input.assignee_count,
-        input.comment_count,
-        input.updated_at,
-    ]))
+    let mut h = FieldHasher::new("issue-state/v2");
+    h.text(input.title)
+        .text(input.state)
+        .int(labels.len() as i64);
+    for l in labels {
+        h.text(l);
+    }
+    h.int(input.assignee_count)
+        .int(input.comment_count)
+        .int(input.linked_pr_count)
+        .text(input.created_at)
+        .text(input.updated_at)
+        .opt(input.last_edited_at)
+        .text(input.availability);
+    h.finish()
+}
+
+pub fn issue_content_hash(input: &IssueHashInput<'_>) -> ContentHash {
+    let mut h = FieldHasher::new("issue/v2");
+    h.text(input.title)
+        .text(input.last_edited_at.unwrap_or(input.created_at));
+    h.finish()
+}
+
+/// What the processor analysed: the title and the body it fetched.
+pub fn analysed_text_hash(title: &str, body: &str) -> ContentHash {
+    let mut h = FieldHasher::new("analysed/v1");
+    h.text(title).text(body);
+    h.finish()
+}
+
+/// SHA-256 over length-prefixed fields: canonical without building a JSON
+/// tree first (hashing runs for every issue of every step, inside the
+/// Workers CPU limit).
+struct FieldHasher(Sha256);
+
+impl FieldHasher {
+    fn new(domain: &str) -> Self {
+        let mut h = FieldHasher(Sha256::new());
+        h.text(domain);
+        h
+    }
+
+    fn text(&mut self, s: &str) -> &mut Self {
+        self.0.update((s.len() as u64).to_le_bytes());
+        self.0.update(s.as_bytes());
+        self
+    }
+
+    fn opt(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            Some(s) => {
+                self.0.update([1u8]);
+                self.text(s)
+            }
+            None => {
+                self.0.update([0u8]);
+                self
+            }
+        }
+    }
+
+    fn int(&mut self, i: i64) -> &mut Self {
+        self.0.update(i.to_le_bytes());
+        self
+    }
+
+    fn finish(self) -> ContentHash {
+        ContentHash(hex::encode(self.0.finalize()))
+    }
 }
 
 /// The repo fields contribot stores from GitHub.

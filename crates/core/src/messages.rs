@@ -229,6 +229,26 @@ pub struct ScrapeCursor {
     /// whose `seq` is behind the run's stored cursor is a duplicate.
     #[serde(default)]
     pub seq: u32,
+    /// Repos whose answer failed, retried after the main pass (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry: Vec<RetryRepo>,
+    /// Consecutive transient failures of whole queries the run is waiting
+    /// out (reset by a success); past a bound the run ends failed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A repo to try again after the main pass, with its attempts so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryRepo {
+    pub owner: String,
+    pub name: String,
+    pub attempts: u32,
+    pub reason: String,
 }
 
 /// The phases of a run, in order.
@@ -239,6 +259,8 @@ pub enum ScrapePhase {
     List,
     /// Scrape repos in `(owner, name)` order after the cursor.
     Repos,
+    /// Try the repos whose answers failed again (a bounded number of times).
+    Retry,
     /// Hand every committed-but-unqueued item to the processing queue.
     Drain,
     /// Nothing left; the run is finished.
@@ -255,7 +277,17 @@ impl ScrapeCursor {
             owner: None,
             name: None,
             seq: 0,
+            retry: Vec::new(),
+            failures: 0,
         }
+    }
+
+    /// Move to the repos phase, from its start.
+    pub fn enter_repos(&mut self) {
+        self.phase = ScrapePhase::Repos;
+        self.position = 0;
+        self.owner = None;
+        self.name = None;
     }
 
     pub fn after(&self) -> Option<(String, String)> {

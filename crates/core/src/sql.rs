@@ -85,7 +85,65 @@ pub struct RowError(pub String);
 /// Decode D1 rows (JSON objects) into a typed struct.
 pub fn decode_rows<T: DeserializeOwned>(rows: &[serde_json::Value]) -> Result<Vec<T>, RowError> {
     rows.iter()
-        .map(|r| serde_json::from_value(r.clone()).map_err(|e| RowError(e.to_string())))
+        .map(|r| T::deserialize(r).map_err(|e| RowError(e.to_string())))
+        .collect()
+}
+
+/// The column a [`packed`] select returns its rows in.
+pub const PACKED_COLUMN: &str = "packed";
+
+/// Wrap a select of `columns` so SQLite returns every row as one JSON text
+/// (`[[c1, c2, …], …]`) in a single row: a large result set then crosses
+/// the JS↔wasm boundary once, as one string, and decodes straight into
+/// typed tuples. `from_where` is the text after `SELECT <columns>`.
+pub fn packed(columns: &[&str], from_where: &str) -> String {
+    format!(
+        "SELECT COALESCE(json_group_array(json_array({})), '[]') AS {PACKED_COLUMN} FROM (SELECT {} {from_where})",
+        columns.join(", "),
+        columns.join(", ")
+    )
+}
+
+/// Decode the rows of a [`packed`] select. `T` decodes from a JSON array
+/// (a tuple, or a struct with fields in column order).
+pub fn decode_packed<T: DeserializeOwned>(rows: &[serde_json::Value]) -> Result<Vec<T>, RowError> {
+    let Some(text) = rows
+        .first()
+        .and_then(|r| r.get(PACKED_COLUMN))
+        .and_then(serde_json::Value::as_str)
+    else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(text).map_err(|e| RowError(e.to_string()))
+}
+
+/// Rows written as one JSON parameter: `INSERT … SELECT … FROM json_each(?1)`.
+/// One bound parameter however many rows (D1 binds at most 100 per
+/// statement), and one string across the boundary. Chunks of `per_statement`
+/// rows keep each statement well under D1's 2 MB value limit.
+pub fn json_rows_insert(
+    head: &str,
+    columns: usize,
+    extra: &[SqlValue],
+    tail: &str,
+    rows: &[serde_json::Value],
+    per_statement: usize,
+) -> Vec<Statement> {
+    let selects: Vec<String> = (0..columns)
+        .map(|i| format!("json_extract(value, '$[{i}]')"))
+        .collect();
+    let extras: Vec<String> = (0..extra.len()).map(|i| format!("?{}", i + 2)).collect();
+    let select = [selects, extras].concat().join(", ");
+    rows.chunks(per_statement.max(1))
+        .map(|chunk| {
+            let mut params = vec![SqlValue::Text(serde_json::Value::from(chunk.to_vec()).to_string())];
+            params.extend(extra.iter().cloned());
+            // `WHERE true` lets SQLite parse the upsert after a SELECT.
+            Statement::new(
+                format!("{head} SELECT {select} FROM json_each(?1) WHERE true {tail}"),
+                params,
+            )
+        })
         .collect()
 }
 

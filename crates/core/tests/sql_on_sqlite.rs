@@ -9,11 +9,11 @@ mod support;
 use contribot_core::admin;
 use contribot_core::failure::Failure;
 use contribot_core::github::{IssueMeta, IssuePage, RepoOutcome, RepoState};
-use contribot_core::hash::{self, ContentHash, IssueHashInput, RepoHashInput};
+use contribot_core::hash::{self, IssueHashInput, RepoHashInput};
 use contribot_core::list::{ListedRepo, ParsedList};
 use contribot_core::scrape::{plan_list_sync, plan_step, RepoWork, StepPlan, WorkStatus};
 use contribot_core::slug::RepoSlug;
-use contribot_core::sql::{decode_rows, Statement, MAX_BOUND_PARAMS};
+use contribot_core::sql::{decode_packed, decode_rows, Statement, MAX_BOUND_PARAMS};
 use contribot_core::store::{
     self, AttemptsRow, InvocationRecord, IssueHashRow, IssueWrite, ListedRow, ListedWrite,
     OutboxRow, RepoRow, RepoWrite, RunCounters, RunProgress, RunRow, SourceRow,
@@ -83,31 +83,37 @@ fn id_of(conn: &Connection, owner: &str, name: &str) -> i64 {
 
 fn issue_write(repo_id: i64, number: i64, title: &str, priority: i64) -> IssueWrite {
     let labels = strings(&[LABEL]);
-    let body = format!("Steps for #{number}");
     let updated_at = "2025-06-01T12:00:00Z";
-    let content_hash = hash::issue_hash(&IssueHashInput {
+    let created_at = "2025-05-01T12:00:00Z";
+    let input = IssueHashInput {
         title,
-        body: &body,
         state: "open",
         labels: &labels,
         assignee_count: 0,
         comment_count: 2,
+        linked_pr_count: 0,
+        created_at,
         updated_at,
-    });
+        last_edited_at: None,
+        availability: "ok",
+    };
     IssueWrite {
         repo_id,
         number,
         title: title.to_string(),
-        body,
         url: format!("https://github.com/o/r/issues/{number}"),
         state: "open".to_string(),
         labels_json: serde_json::to_string(&labels).unwrap(),
         assignee_count: 0,
         comment_count: 2,
-        created_at: "2025-05-01T12:00:00Z".to_string(),
+        linked_pr_count: 0,
+        created_at: created_at.to_string(),
         updated_at: updated_at.to_string(),
-        content_hash,
+        last_edited_at: None,
+        state_hash: hash::issue_state_hash(&input),
+        content_hash: hash::issue_content_hash(&input),
         priority,
+        availability: "ok".to_string(),
     }
 }
 
@@ -168,7 +174,7 @@ fn active_run(conn: &Connection) -> Option<RunRow> {
 }
 
 fn outbox(conn: &Connection, limit: usize) -> Vec<OutboxRow> {
-    decode_rows(&run(conn, &[store::outbox(limit)])[0]).unwrap()
+    decode_packed(&run(conn, &[store::outbox(limit)])[0]).unwrap()
 }
 
 fn outbox_keys(rows: &[OutboxRow]) -> Vec<String> {
@@ -195,7 +201,16 @@ fn counters(n: i64) -> RunCounters {
 
 fn start(conn: &Connection, run_id: &str, now: i64) -> u64 {
     let result = run_counted(conn, &store::start_run(run_id, "cron", SOURCE, now));
-    result.changes[1]
+    *result.changes.last().unwrap()
+}
+
+/// The invocation the run tests advance runs as.
+const INV: &str = "inv-test";
+
+/// Take `run_id`'s lease for [`INV`] (as a claim would), and name it.
+fn lease(conn: &Connection, run_id: &str) -> &'static str {
+    run(conn, &[store::take_lease(run_id, INV, u32::MAX, NOW)]);
+    INV
 }
 
 // ------------------------------------------------------------------ schema
@@ -240,7 +255,13 @@ fn start_run_starts_a_run_when_none_is_active() {
             data_source: SOURCE.into(),
             started_at: NOW,
             status: "running".into(),
-            cursor: None
+            cursor: None,
+            invocations: 0,
+            last_progress_at: Some(NOW),
+            lease_id: None,
+            lease_until: None,
+            failure_attempts: 0,
+            error: None,
         }
     );
     let by_id: Vec<RunRow> = decode_rows(&run_rows(&conn, "run-1")).unwrap();
@@ -273,7 +294,7 @@ fn stale_run_is_failed_and_a_new_one_starts() {
     assert!(run_column(&conn, "run-1", "error")
         .as_str()
         .unwrap()
-        .starts_with("abandoned"));
+        .starts_with("stalled"));
     assert_eq!(active_run(&conn).unwrap().id, "run-2");
 }
 
@@ -291,11 +312,13 @@ fn continuing_keeps_the_run_running_with_its_cursor() {
     start(&conn, "run-1", NOW);
     let progress = RunProgress::Continuing {
         cursor_json: r#"{"seq":1}"#.into(),
+        failure_attempts: 0,
     };
     run(
         &conn,
         &[store::advance_run(
             "run-1",
+            lease(&conn, "run-1"),
             &counters(1),
             20,
             &progress,
@@ -316,6 +339,7 @@ fn completing_adds_every_counter_and_finishes_the_run() {
     start(&conn, "run-1", NOW);
     let cont = RunProgress::Continuing {
         cursor_json: r#"{"seq":1}"#.into(),
+        failure_attempts: 0,
     };
     let done = RunProgress::Completed {
         outcome: "completed".into(),
@@ -324,6 +348,7 @@ fn completing_adds_every_counter_and_finishes_the_run() {
         &conn,
         &[store::advance_run(
             "run-1",
+            lease(&conn, "run-1"),
             &counters(2),
             30,
             &cont,
@@ -334,6 +359,7 @@ fn completing_adds_every_counter_and_finishes_the_run() {
         &conn,
         &[store::advance_run(
             "run-1",
+            lease(&conn, "run-1"),
             &counters(3),
             45,
             &done,
@@ -371,12 +397,14 @@ fn max_subrequests_is_the_largest_single_invocation() {
     start(&conn, "run-1", NOW);
     let cont = RunProgress::Continuing {
         cursor_json: "{}".into(),
+        failure_attempts: 0,
     };
     for used in [40, 49, 12] {
         run(
             &conn,
             &[store::advance_run(
-                "run-1",
+            "run-1",
+            lease(&conn, "run-1"),
                 &RunCounters::default(),
                 used,
                 &cont,
@@ -399,6 +427,7 @@ fn failed_progress_ends_the_run_failed_with_its_error() {
         &conn,
         &[store::advance_run(
             "run-1",
+            lease(&conn, "run-1"),
             &counters(1),
             5,
             &failed,
@@ -421,6 +450,7 @@ fn a_finished_run_is_not_advanced_again() {
         &conn,
         &[store::advance_run(
             "run-1",
+            lease(&conn, "run-1"),
             &counters(1),
             5,
             &done,
@@ -429,11 +459,13 @@ fn a_finished_run_is_not_advanced_again() {
     );
     let late = RunProgress::Continuing {
         cursor_json: r#"{"seq":9}"#.into(),
+        failure_attempts: 0,
     };
     let batch = run_counted(
         &conn,
         &[store::advance_run(
             "run-1",
+            lease(&conn, "run-1"),
             &counters(7),
             5,
             &late,
@@ -457,6 +489,7 @@ fn run_whose_list_failed_ends_failed_with_its_reason() {
     run(&conn, &[store::note_run_error("run-1", reason)]);
     let cont = RunProgress::Continuing {
         cursor_json: r#"{"seq":1}"#.into(),
+        failure_attempts: 0,
     };
     let done = RunProgress::Completed {
         outcome: "completed".into(),
@@ -465,6 +498,7 @@ fn run_whose_list_failed_ends_failed_with_its_reason() {
         &conn,
         &[store::advance_run(
             "run-1",
+            lease(&conn, "run-1"),
             &counters(1),
             10,
             &cont,
@@ -480,6 +514,7 @@ fn run_whose_list_failed_ends_failed_with_its_reason() {
         &conn,
         &[store::advance_run(
             "run-1",
+            lease(&conn, "run-1"),
             &counters(1),
             10,
             &done,
@@ -803,7 +838,7 @@ fn deactivate_repos_stops_scraping_and_is_idempotent() {
         0
     );
     // Inactive repos are not scraped.
-    let page: Vec<RepoRow> = decode_rows(&run(&conn, &store::step_read(None, 500))[0]).unwrap();
+    let page: Vec<RepoRow> = decode_packed(&run(&conn, &store::step_read(None, 500))[0]).unwrap();
     assert_eq!(page.len(), 72);
     assert!(page.iter().all(|r| !ids.contains(&r.id)));
     assert!(store::deactivate_repos(&[], NOW).is_empty());
@@ -1026,8 +1061,8 @@ fn read_step(
 ) -> (Vec<RepoRow>, Vec<IssueHashRow>) {
     let rows = run(conn, &store::step_read(after, limit));
     (
-        decode_rows(&rows[0]).unwrap(),
-        decode_rows(&rows[1]).unwrap(),
+        decode_packed(&rows[0]).unwrap(),
+        decode_packed(&rows[1]).unwrap(),
     )
 }
 
@@ -1232,10 +1267,7 @@ fn upsert_issues_inserts_250_issues_in_chunks() {
     let conn = migrated();
     let (ids, issues) = seed_250_issues(&conn);
     let stmts = store::upsert_issues(&issues, NOW);
-    assert!(
-        stmts.len() >= 38,
-        "15 columns: at most 6 issues per statement"
-    );
+    assert_eq!(stmts.len(), 1, "one JSON parameter carries up to 500 rows");
     assert_eq!(written(&conn, &stmts), 250);
     assert_eq!(
         scalar(
@@ -1253,7 +1285,8 @@ fn upsert_issues_inserts_250_issues_in_chunks() {
     )[0];
     let w = &issues[0];
     assert_eq!(row["title"], "Issue 0");
-    assert_eq!(row["body"], w.body);
+    assert_eq!(row["body"], Value::Null, "the scraper stores no body");
+    assert_eq!(row["state_hash"], w.state_hash.0);
     assert_eq!(row["url"], w.url);
     assert_eq!(row["labels"], w.labels_json);
     assert_eq!(row["comment_count"], 2);
@@ -1497,7 +1530,7 @@ fn mark_queued_empties_the_outbox() {
     let conn = migrated();
     seed_outbox(&conn);
     let items = outbox(&conn, 100);
-    assert_eq!(written(&conn, &store::mark_queued(&items)), 6);
+    assert_eq!(written(&conn, &store::mark_queued(&items, NOW)), 6);
     assert!(outbox(&conn, 100).is_empty());
     assert_eq!(
         scalar(
@@ -1506,7 +1539,7 @@ fn mark_queued_empties_the_outbox() {
         ),
         3
     );
-    assert!(store::mark_queued(&[]).is_empty());
+    assert!(store::mark_queued(&[], NOW).is_empty());
 }
 
 #[test]
@@ -1514,7 +1547,7 @@ fn mark_queued_marks_only_what_was_sent() {
     let conn = migrated();
     seed_outbox(&conn);
     let items = outbox(&conn, 100);
-    run(&conn, &store::mark_queued(&items[..2]));
+    run(&conn, &store::mark_queued(&items[..2], NOW));
     assert_eq!(outbox(&conn, 100), items[2..].to_vec());
 }
 
@@ -1522,7 +1555,7 @@ fn mark_queued_marks_only_what_was_sent() {
 fn content_change_brings_an_item_back_to_the_outbox() {
     let conn = migrated();
     let ids = seed_outbox(&conn);
-    run(&conn, &store::mark_queued(&outbox(&conn, 100)));
+    run(&conn, &store::mark_queued(&outbox(&conn, 100), NOW));
     // Stars alone do not requeue a repo.
     run(
         &conn,
@@ -1561,8 +1594,8 @@ fn mark_queued_handles_more_than_a_statement_of_ids() {
     run(&conn, &store::upsert_issues(&issues, NOW));
     let items = outbox(&conn, 1000);
     assert_eq!(items.len(), 250);
-    let stmts = store::mark_queued(&items);
-    assert_eq!(stmts.len(), 3);
+    let stmts = store::mark_queued(&items, NOW);
+    assert_eq!(stmts.len(), 1, "one statement per table, ids and hashes as one JSON parameter");
     assert_eq!(written(&conn, &stmts), 250);
     assert!(outbox(&conn, 1000).is_empty());
 }
@@ -1734,14 +1767,15 @@ fn every_builder_stays_within_d1_parameter_limit() {
     all.push(store::data_source(SOURCE));
     for progress in [
         RunProgress::Continuing {
-            cursor_json: "{}".into(),
-        },
+        cursor_json: "{}".into(),
+        failure_attempts: 0,
+    },
         RunProgress::Completed {
             outcome: "completed".into(),
         },
         RunProgress::Failed { error: "e".into() },
     ] {
-        all.push(store::advance_run("r", &counters, 1, &progress, NOW));
+        all.push(store::advance_run("r", "inv", &counters, 1, &progress, NOW));
     }
     all.push(store::record_invocation(&record));
     all.push(store::count_delivery("scrape", "m", NOW));
@@ -1762,7 +1796,7 @@ fn every_builder_stays_within_d1_parameter_limit() {
     all.extend(store::upsert_issues(&issues, NOW));
     all.extend(store::close_issues(1, &ids, NOW));
     all.push(store::outbox(1000));
-    all.extend(store::mark_queued(&outbox_rows));
+    all.extend(store::mark_queued(&outbox_rows, NOW));
     all.push(store::fail_run("r", "e", NOW));
     all.push(store::record_dead_letter("q", "m", "b", "r", 1, NOW));
     all.extend(admin::status_queries(10, 50, NOW));
@@ -1776,10 +1810,10 @@ fn every_builder_stays_within_d1_parameter_limit() {
         bound(store::upsert_listed(SOURCE, &big_list, NOW)),
         500 * 10
     );
-    assert_eq!(bound(store::upsert_issues(&issues, NOW)), 500 * 15);
+    assert_eq!(bound(store::upsert_issues(&issues, NOW)), 3, "one JSON parameter per 500 rows, and the two timestamps");
     assert_eq!(bound(store::deactivate_repos(&ids, NOW)), 500 + 6);
     assert_eq!(bound(store::close_issues(1, &ids, NOW)), 500 + 2 * 6);
-    assert_eq!(bound(store::mark_queued(&outbox_rows)), 500);
+    assert_eq!(bound(store::mark_queued(&outbox_rows, NOW)), 4, "per table: the sent items as JSON, and the time");
 }
 
 // ------------------------------------------------------------------ scrape planner
@@ -1799,6 +1833,7 @@ fn repo_row(id: i64, owner: &str, name: &str, listed: &[&str]) -> RepoRow {
         upstream_status: "unknown".into(),
         state_hash: None,
         content_hash: None,
+        scrape_failures: 0,
     }
 }
 
@@ -1833,31 +1868,38 @@ fn upstream_issue(number: i64, title: &str) -> IssueMeta {
         state: "open".into(),
         created_at: "2025-05-01T00:00:00Z".into(),
         updated_at: "2025-06-01T00:00:00Z".into(),
+        last_edited_at: None,
         labels: strings(&[LABEL]),
         assignee_count: 0,
         comment_count: 1,
+        linked_pr_count: 0,
     }
 }
 
 fn known(repo_id: i64, issue: &IssueMeta, state: &str) -> IssueHashRow {
+    let input = hash_input(issue);
     IssueHashRow {
         repo_id,
         number: issue.number,
-        content_hash: issue_hash_of(issue).0,
+        state_hash: Some(hash::issue_state_hash(&input).0),
+        content_hash: hash::issue_content_hash(&input).0,
         state: state.into(),
     }
 }
 
-fn issue_hash_of(issue: &IssueMeta) -> ContentHash {
-    hash::issue_hash(&IssueHashInput {
+fn hash_input(issue: &IssueMeta) -> IssueHashInput<'_> {
+    IssueHashInput {
         title: &issue.title,
-        body: &issue.body,
         state: &issue.state,
         labels: &issue.labels,
         assignee_count: issue.assignee_count,
         comment_count: issue.comment_count,
+        linked_pr_count: issue.linked_pr_count,
+        created_at: &issue.created_at,
         updated_at: &issue.updated_at,
-    })
+        last_edited_at: issue.last_edited_at.as_deref(),
+        availability: "ok",
+    }
 }
 
 /// GitHub's answer for a repo: its state, its labels (on a first query) and
@@ -1908,7 +1950,7 @@ fn unchanged_upstream_plans_no_statements() {
     let issues = vec![upstream_issue(1, "one"), upstream_issue(2, "two")];
     let row = settled_row(7, "o", "r", LABEL);
     let stored: Vec<IssueHashRow> = issues.iter().map(|i| known(7, i, "open")).collect();
-    let plan = plan_step(&[complete(row, issues)], &stored, NOW);
+    let plan = plan_step(&[complete(row, issues)], &stored, NOW, INACTIVE_DAYS);
     assert!(plan.statements.is_empty(), "planned {:?}", plan.statements);
     assert_eq!((plan.done, plan.repos_seen, plan.repos_changed), (1, 1, 0));
     assert_eq!((plan.issues_upserted, plan.issues_closed), (0, 0));
@@ -1923,20 +1965,23 @@ fn vanished_open_issue_on_a_complete_repo_is_closed() {
     stored.push(known(7, &gone, "open"));
     // Already closed: not closed again.
     stored.push(known(7, &upstream_issue(4, "long closed"), "closed"));
-    let plan = plan_step(&[complete(row, issues)], &stored, NOW);
+    let plan = plan_step(&[complete(row, issues)], &stored, NOW, INACTIVE_DAYS);
     assert_eq!(plan.issues_closed, 1);
     assert_eq!(plan.statements, store::close_issues(7, &[3], NOW));
 }
 
+/// Far enough that the fixtures' repos count as active.
+const INACTIVE_DAYS: i64 = 100_000;
+
 #[test]
-fn incomplete_repo_is_not_swept_and_the_cursor_stops_before_it() {
+fn failed_repo_is_not_swept_and_does_not_hold_the_cursor_but_a_cut_short_one_does() {
     let a = settled_row(1, "a", "a", LABEL);
     let b = settled_row(2, "b", "b", LABEL);
     let c = settled_row(3, "c", "c", LABEL);
     let kept = upstream_issue(1, "one");
     let mut failed = RepoWork::new(b.clone());
     failed.absorb(RepoOutcome::Failed(Failure::transient("HTTP 502")));
-    assert!(matches!(failed.status, WorkStatus::Incomplete(_)));
+    assert!(matches!(failed.status, WorkStatus::Failed(_)));
     let mut cut_short = RepoWork::new(c.clone());
     cut_short.absorb(found(&c, Some(&[LABEL]), vec![], Some("cursor-2")));
     assert_eq!(
@@ -1954,19 +1999,20 @@ fn incomplete_repo_is_not_swept_and_the_cursor_stops_before_it() {
         &[complete(a.clone(), vec![kept.clone()]), failed, cut_short],
         &stored,
         NOW,
+        INACTIVE_DAYS,
     );
-    assert_eq!(plan.done, 1, "the cursor moves past `a` only");
+    assert_eq!(plan.done, 2, "the cursor moves past `a` and the failed `b` (retried later), not `c`");
     assert!(
         plan.statements.is_empty(),
         "no sweep of `b` or `c`: {:?}",
         plan.statements
     );
 
-    // A complete repo after an incomplete one is still written, but not passed.
+    // A complete repo after a failed one is written and passed.
     let mut failed = RepoWork::new(b.clone());
     failed.absorb(RepoOutcome::Failed(Failure::transient("HTTP 502")));
-    let plan = plan_step(&[failed, complete(c, vec![])], &stored, NOW);
-    assert_eq!(plan.done, 0);
+    let plan = plan_step(&[failed, complete(c, vec![])], &stored, NOW, INACTIVE_DAYS);
+    assert_eq!(plan.done, 2);
     assert!(closes_for(&plan, 2).is_empty());
     assert_eq!(closes_for(&plan, 3).len(), 1);
 }
@@ -1979,7 +2025,7 @@ fn label_not_found_records_it_and_sweeps_nothing() {
     w.absorb(found(&row, Some(&["bug", "enhancement"]), vec![], None));
     assert_eq!(w.status, WorkStatus::Complete);
     let stored = vec![known(5, &upstream_issue(1, "one"), "open")];
-    let plan = plan_step(&[w], &stored, NOW);
+    let plan = plan_step(&[w], &stored, NOW, INACTIVE_DAYS);
     assert_eq!(plan.issues_closed, 0);
     assert!(closes_for(&plan, 5).is_empty());
     assert_eq!(plan.repos_skipped, 1);
@@ -2002,7 +2048,7 @@ fn missing_repo_is_marked_once() {
         w
     };
     let stored = vec![known(5, &upstream_issue(1, "one"), "open")];
-    let plan = plan_step(&[gone(&row)], &stored, NOW);
+    let plan = plan_step(&[gone(&row)], &stored, NOW, INACTIVE_DAYS);
     assert_eq!(
         plan.statements,
         vec![store::mark_repo_upstream_missing(
@@ -2016,7 +2062,7 @@ fn missing_repo_is_marked_once() {
         upstream_status: "not_found".into(),
         ..row
     };
-    assert!(plan_step(&[gone(&already)], &stored, NOW)
+    assert!(plan_step(&[gone(&already)], &stored, NOW, INACTIVE_DAYS)
         .statements
         .is_empty());
 }
@@ -2030,11 +2076,15 @@ fn new_and_changed_issues_are_upserted_once_each() {
     edited.comment_count += 1;
     // GitHub can repeat an issue across pages while it is being edited.
     let issues = vec![same, edited.clone(), upstream_issue(3, "new"), edited];
-    let plan = plan_step(&[complete(row, issues)], &stored, NOW);
+    let plan = plan_step(&[complete(row, issues)], &stored, NOW, INACTIVE_DAYS);
     assert_eq!(plan.issues_upserted, 2);
     assert_eq!(plan.issues_closed, 0);
     assert_eq!(plan.statements.len(), 1);
-    assert_eq!(plan.statements[0].params.len(), 2 * 15);
+    let rows: Vec<Value> = match &plan.statements[0].params[0] {
+        contribot_core::sql::SqlValue::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("rows travel as one JSON parameter, got {other:?}"),
+    };
+    assert_eq!(rows.len(), 2);
 }
 
 /// The stored row says `closed` (a complete refresh once missed it) but
@@ -2045,7 +2095,7 @@ fn issue_closed_locally_but_open_upstream_is_reopened() {
     let row = settled_row(7, "o", "r", LABEL);
     let issue = upstream_issue(1, "one");
     let stored = vec![known(7, &issue, "closed")];
-    let plan = plan_step(&[complete(row, vec![issue])], &stored, NOW);
+    let plan = plan_step(&[complete(row, vec![issue])], &stored, NOW, INACTIVE_DAYS);
     assert_eq!(plan.issues_upserted, 1, "the reopened issue is written");
 }
 
@@ -2088,7 +2138,7 @@ fn unchanged_upstream_writes_and_queues_nothing_on_the_second_pass() {
                 }
             })
             .collect();
-        let plan = plan_step(&work, &stored, NOW);
+        let plan = plan_step(&work, &stored, NOW, INACTIVE_DAYS);
         run(conn, &plan.statements);
         plan
     };
@@ -2104,7 +2154,7 @@ fn unchanged_upstream_writes_and_queues_nothing_on_the_second_pass() {
     );
     let queued = outbox(&conn, 100);
     assert_eq!(queued.len(), 8, "2 repos and 6 issues");
-    run(&conn, &store::mark_queued(&queued));
+    run(&conn, &store::mark_queued(&queued, NOW));
 
     let before = conn.total_changes();
     let second = pass(&conn);
@@ -2141,7 +2191,7 @@ fn heuristic_fallbacks_are_handed_back_to_ai_a_bounded_few_per_run() {
         "bounded"
     );
     let outbox: Vec<store::OutboxRow> =
-        contribot_core::sql::decode_rows(&run(&conn, &[store::outbox(100)])[0]).unwrap();
+        contribot_core::sql::decode_packed(&run(&conn, &[store::outbox(100)])[0]).unwrap();
     assert_eq!(
         outbox.iter().filter(|o| o.kind == "issue").count(),
         3,
