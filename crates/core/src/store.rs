@@ -5,41 +5,69 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hash::ContentHash;
-use crate::sql::{chunked_insert, placeholders, SqlValue, Statement, MAX_BOUND_PARAMS};
+use crate::sql::{chunked_insert, json_rows_insert, packed, placeholders, SqlValue, Statement, MAX_BOUND_PARAMS};
 
 /// Processing states of repos and issues.
 pub const PROCESSING_STATUSES: [&str; 4] = ["pending", "processing", "completed", "failed"];
 
 // ---------------------------------------------------------------- runs
 
-/// A run older than this while still `running` is considered abandoned.
+/// A `running` run whose cursor has not moved for this long is stuck:
+/// the next start marks it failed (lack of progress, not only of invocations).
 pub const STALE_RUN_MS: i64 = 2 * 60 * 60 * 1000;
+/// How long an invocation holds its run's lease. Longer than any invocation
+/// lasts; a crashed holder's retry takes over once it expires.
+pub const LEASE_MS: i64 = 5 * 60 * 1000;
 
-/// Mark abandoned runs failed, then start `run_id` unless another run is
-/// active. Check `changes` of the second statement: 0 means a run is active.
+/// Mark stuck runs failed, re-queue items whose message was lost, then start
+/// `run_id` unless another run is active.
 pub fn start_run(run_id: &str, trigger: &str, source: &str, now_ms: i64) -> Vec<Statement> {
-    vec![
-        Statement::new(
-            "UPDATE scrape_runs SET status = 'failed', finished_at = ?1, \
-             error = 'abandoned: no progress for 2 hours' \
-             WHERE status = 'running' AND started_at < ?2 \
-               AND NOT EXISTS (SELECT 1 FROM invocations WHERE run_id = scrape_runs.id AND finished_at >= ?2)",
-            vec![now_ms.into(), (now_ms - STALE_RUN_MS).into()],
-        ),
-        Statement::new(
-            "INSERT INTO scrape_runs (id, trigger, data_source, started_at, status) \
-             SELECT ?1, ?2, ?3, ?4, 'running' \
-             WHERE NOT EXISTS (SELECT 1 FROM scrape_runs WHERE status = 'running')",
-            vec![run_id.into(), trigger.into(), source.into(), now_ms.into()],
-        ),
-    ]
+    let mut out = vec![Statement::new(
+        "UPDATE scrape_runs SET status = 'failed', finished_at = ?1, lease_id = NULL, \
+         error = 'stalled: no progress for 2 hours' \
+         WHERE status = 'running' AND COALESCE(last_progress_at, started_at) < ?2",
+        vec![now_ms.into(), (now_ms - STALE_RUN_MS).into()],
+    )];
+    out.extend(requeue_lost(now_ms));
+    out.push(Statement::new(
+        "INSERT INTO scrape_runs (id, trigger, data_source, started_at, status, last_progress_at) \
+         SELECT ?1, ?2, ?3, ?4, 'running', ?4 \
+         WHERE NOT EXISTS (SELECT 1 FROM scrape_runs WHERE status = 'running')",
+        vec![run_id.into(), trigger.into(), source.into(), now_ms.into()],
+    ));
+    out
 }
+
+/// Items handed to the queue this long ago and still pending lost their
+/// message (Queues keep messages 24 hours on Free; a DLQ write can fail).
+pub const REQUEUE_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The reconciliation pass: forget the queued hash of items pending long
+/// after they were queued, so the outbox hands them out again.
+pub fn requeue_lost(now_ms: i64) -> Vec<Statement> {
+    ["repos", "issues"]
+        .into_iter()
+        .map(|table| {
+            Statement::new(
+                format!(
+                    "UPDATE {table} SET queued_hash = NULL WHERE processing_status = 'pending' \
+                     AND queued_hash IS NOT NULL AND queued_at < ?1"
+                ),
+                vec![(now_ms - REQUEUE_AFTER_MS).into()],
+            )
+        })
+        .collect()
+}
+
+const RUN_COLUMNS: &str = "id, trigger, data_source, started_at, status, cursor, invocations, \
+     last_progress_at, lease_id, lease_until, failure_attempts, error";
 
 /// The active run, if any.
 pub fn active_run() -> Statement {
     Statement::new(
-        "SELECT id, trigger, data_source, started_at, status, cursor FROM scrape_runs \
-         WHERE status = 'running' ORDER BY started_at DESC LIMIT 1",
+        format!(
+            "SELECT {RUN_COLUMNS} FROM scrape_runs WHERE status = 'running' ORDER BY started_at DESC LIMIT 1"
+        ),
         vec![],
     )
 }
@@ -52,13 +80,65 @@ pub struct RunRow {
     pub started_at: i64,
     pub status: String,
     pub cursor: Option<String>,
+    #[serde(default)]
+    pub invocations: i64,
+    #[serde(default)]
+    pub last_progress_at: Option<i64>,
+    #[serde(default)]
+    pub lease_id: Option<String>,
+    #[serde(default)]
+    pub lease_until: Option<i64>,
+    #[serde(default)]
+    pub failure_attempts: i64,
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 pub fn run_by_id(run_id: &str) -> Statement {
     Statement::new(
-        "SELECT id, trigger, data_source, started_at, status, cursor FROM scrape_runs WHERE id = ?1",
+        format!("SELECT {RUN_COLUMNS} FROM scrape_runs WHERE id = ?1"),
         vec![run_id.into()],
     )
+}
+
+/// Take the run's lease for the continuation `seq`: only if the run is
+/// running, its stored cursor is not ahead of `seq`, and no live invocation
+/// holds it. Returns the lease holder when taken (compare-and-set).
+pub fn take_lease(run_id: &str, invocation: &str, seq: u32, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE scrape_runs SET lease_id = ?2, lease_until = ?4 \
+         WHERE id = ?1 AND status = 'running' \
+           AND COALESCE(json_extract(cursor, '$.seq'), 0) <= ?3 \
+           AND (lease_id IS NULL OR lease_until < ?5) \
+         RETURNING lease_id",
+        vec![
+            run_id.into(),
+            invocation.into(),
+            seq.into(),
+            (now_ms + LEASE_MS).into(),
+            now_ms.into(),
+        ],
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LeaseRow {
+    pub lease_id: String,
+}
+
+/// End the running run, if any, as cancelled by an operator. Its in-flight
+/// invocation loses its guarded writes and sends no continuation.
+pub fn cancel_run(reason: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE scrape_runs SET status = 'failed', outcome = 'cancelled', error = ?1, \
+         finished_at = ?2, lease_id = NULL WHERE status = 'running' RETURNING id",
+        vec![reason.into(), now_ms.into()],
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RunIdRow {
+    pub id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -87,12 +167,50 @@ pub struct RunCounters {
     pub graphql_points: i64,
 }
 
+impl RunCounters {
+    /// `col = col + ?N, …` for every counter, numbered from `first`.
+    fn increments(first: usize) -> String {
+        Self::COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = {c} + ?{}", first + i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    const COLUMNS: [&'static str; 8] = [
+        "repos_seen",
+        "repos_changed",
+        "repos_skipped",
+        "issues_upserted",
+        "issues_closed",
+        "messages_queued",
+        "github_requests",
+        "graphql_points",
+    ];
+
+    fn params(&self) -> [SqlValue; 8] {
+        [
+            self.repos_seen.into(),
+            self.repos_changed.into(),
+            self.repos_skipped.into(),
+            self.issues_upserted.into(),
+            self.issues_closed.into(),
+            self.messages_queued.into(),
+            self.github_requests.into(),
+            self.graphql_points.into(),
+        ]
+    }
+}
+
 /// How an invocation leaves its run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunProgress {
-    /// More to do: the cursor goes to the next invocation.
+    /// More to do: the cursor goes to the next invocation. `failure_attempts`
+    /// is the count of consecutive transient failures it waits out.
     Continuing {
         cursor_json: String,
+        failure_attempts: i64,
     },
     Completed {
         outcome: String,
@@ -102,86 +220,79 @@ pub enum RunProgress {
     },
 }
 
-/// Add one invocation's counters to its run and move the run on.
+/// Add one invocation's counters to its run, move the run on and release
+/// the lease — only while `invocation` holds it (returns the run id then;
+/// no row means the lease was lost or the run cancelled: send nothing).
 pub fn advance_run(
     run_id: &str,
+    invocation: &str,
     c: &RunCounters,
     subrequests: u32,
     progress: &RunProgress,
     now_ms: i64,
 ) -> Statement {
-    let (status, cursor, outcome, error, finished, continued): (
+    let (status, cursor, outcome, error, finished, continued, failures): (
         &str,
         Option<&str>,
         Option<&str>,
         Option<&str>,
         Option<i64>,
         i64,
+        i64,
     ) = match progress {
-        RunProgress::Continuing { cursor_json } => {
-            ("running", Some(cursor_json), None, None, None, 1)
-        }
+        RunProgress::Continuing {
+            cursor_json,
+            failure_attempts,
+        } => ("running", Some(cursor_json), None, None, None, 1, *failure_attempts),
         RunProgress::Completed { outcome } => {
-            ("completed", None, Some(outcome), None, Some(now_ms), 0)
+            ("completed", None, Some(outcome), None, Some(now_ms), 0, 0)
         }
         RunProgress::Failed { error } => {
-            ("failed", None, Some("failed"), Some(error), Some(now_ms), 0)
+            ("failed", None, Some("failed"), Some(error), Some(now_ms), 0, 0)
         }
     };
+    let mut params: Vec<SqlValue> = vec![run_id.into(), invocation.into()];
+    params.extend(c.params()); // ?3 ..= ?10
+    params.extend([
+        continued.into(),
+        subrequests.into(),
+        status.into(),
+        cursor.into(),
+        outcome.into(),
+        error.into(),
+        finished.into(),
+        failures.into(),
+        now_ms.into(),
+    ]);
     Statement::new(
-        "UPDATE scrape_runs SET \
-           invocations = invocations + 1, continuations = continuations + ?2, \
-           repos_seen = repos_seen + ?3, repos_changed = repos_changed + ?4, repos_skipped = repos_skipped + ?5, \
-           issues_upserted = issues_upserted + ?6, issues_closed = issues_closed + ?7, \
-           messages_queued = messages_queued + ?8, github_requests = github_requests + ?9, \
-           graphql_points = graphql_points + ?10, subrequests_used = subrequests_used + ?11, \
-           max_subrequests = MAX(max_subrequests, ?11), \
-           status = CASE WHEN ?12 = 'completed' AND error IS NOT NULL THEN 'failed' ELSE ?12 END, cursor = COALESCE(?13, cursor), outcome = COALESCE(?14, outcome), \
-           error = COALESCE(?15, error), finished_at = COALESCE(?16, finished_at) \
-         WHERE id = ?1 AND status = 'running'",
-        vec![
-            run_id.into(),
-            continued.into(),
-            c.repos_seen.into(),
-            c.repos_changed.into(),
-            c.repos_skipped.into(),
-            c.issues_upserted.into(),
-            c.issues_closed.into(),
-            c.messages_queued.into(),
-            c.github_requests.into(),
-            c.graphql_points.into(),
-            subrequests.into(),
-            status.into(),
-            cursor.into(),
-            outcome.into(),
-            error.into(),
-            finished.into(),
-        ],
+        format!(
+            "UPDATE scrape_runs SET invocations = invocations + 1, continuations = continuations + ?11, \
+               {}, subrequests_used = subrequests_used + ?12, max_subrequests = MAX(max_subrequests, ?12), \
+               status = CASE WHEN ?13 = 'completed' AND error IS NOT NULL THEN 'failed' ELSE ?13 END, \
+               cursor = COALESCE(?14, cursor), outcome = COALESCE(?15, outcome), \
+               error = COALESCE(?16, error), finished_at = COALESCE(?17, finished_at), \
+               failure_attempts = ?18, lease_id = NULL, lease_until = NULL, \
+               last_progress_at = CASE WHEN ?18 = 0 THEN ?19 ELSE last_progress_at END \
+             WHERE id = ?1 AND status = 'running' AND lease_id = ?2 RETURNING id",
+            RunCounters::increments(3)
+        ),
+        params,
     )
 }
 
-/// Persist a run's cursor and add counters, mid-invocation (with a phase's
-/// own write, in the same batch).
-pub fn save_progress(run_id: &str, c: &RunCounters, cursor_json: &str) -> Statement {
+/// Persist a run's cursor and add counters mid-invocation, with a phase's
+/// own write in the same batch — only while `invocation` holds the lease.
+pub fn save_progress(run_id: &str, invocation: &str, c: &RunCounters, cursor_json: &str, now_ms: i64) -> Statement {
+    let mut params: Vec<SqlValue> = vec![run_id.into(), invocation.into()];
+    params.extend(c.params()); // ?3 ..= ?10
+    params.extend([cursor_json.into(), now_ms.into()]);
     Statement::new(
-        "UPDATE scrape_runs SET cursor = ?2, \
-           repos_seen = repos_seen + ?3, repos_changed = repos_changed + ?4, repos_skipped = repos_skipped + ?5, \
-           issues_upserted = issues_upserted + ?6, issues_closed = issues_closed + ?7, \
-           messages_queued = messages_queued + ?8, github_requests = github_requests + ?9, \
-           graphql_points = graphql_points + ?10 \
-         WHERE id = ?1 AND status = 'running'",
-        vec![
-            run_id.into(),
-            cursor_json.into(),
-            c.repos_seen.into(),
-            c.repos_changed.into(),
-            c.repos_skipped.into(),
-            c.issues_upserted.into(),
-            c.issues_closed.into(),
-            c.messages_queued.into(),
-            c.github_requests.into(),
-            c.graphql_points.into(),
-        ],
+        format!(
+            "UPDATE scrape_runs SET cursor = ?11, last_progress_at = ?12, {} \
+             WHERE id = ?1 AND status = 'running' AND lease_id = ?2",
+            RunCounters::increments(3)
+        ),
+        params,
     )
 }
 
@@ -344,7 +455,8 @@ pub fn source_error(source: &str, error: &str, now_ms: i64) -> Statement {
 
 // ---------------------------------------------------------------- scrape steps
 
-/// A repo as a scrape step needs it.
+/// A repo as a scrape step needs it (a row of a packed select, in
+/// [`REPO_ROW_COLUMNS`] order).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RepoRow {
     pub id: i64,
@@ -356,7 +468,22 @@ pub struct RepoRow {
     pub upstream_status: String,
     pub state_hash: Option<String>,
     pub content_hash: Option<String>,
+    #[serde(default)]
+    pub scrape_failures: i64,
 }
+
+const REPO_ROW_COLUMNS: [&str; 10] = [
+    "id",
+    "owner",
+    "name",
+    "listed_labels",
+    "label_status",
+    "resolved_label",
+    "upstream_status",
+    "state_hash",
+    "content_hash",
+    "scrape_failures",
+];
 
 impl RepoRow {
     pub fn listed_labels(&self) -> Vec<String> {
@@ -364,39 +491,78 @@ impl RepoRow {
     }
 }
 
-/// An issue's stored hash, for diffing.
+/// An issue's stored hashes, for diffing (a row of a packed select).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct IssueHashRow {
     pub repo_id: i64,
     pub number: i64,
+    pub state_hash: Option<String>,
     pub content_hash: String,
     pub state: String,
 }
+
+const ISSUE_HASH_COLUMNS: [&str; 5] = ["repo_id", "number", "state_hash", "content_hash", "state"];
 
 const STEP_REPOS_WHERE: &str =
     "active = 1 AND (owner > ?1 OR (owner = ?1 AND name > ?2)) ORDER BY owner, name LIMIT ?3";
 
 /// The next `limit` active repos after `(owner, name)`, and their issues'
-/// hashes: one D1 batch, one subrequest.
+/// hashes: one D1 batch, one subrequest, each result one packed string
+/// (decode with [`crate::sql::decode_packed`]).
 pub fn step_read(after: Option<(&str, &str)>, limit: usize) -> Vec<Statement> {
     let (o, n) = after.unwrap_or(("", ""));
     let params = vec![o.into(), n.into(), (limit as i64).into()];
     vec![
         Statement::new(
-            format!(
-                "SELECT id, owner, name, listed_labels, label_status, resolved_label, upstream_status, \
-                 state_hash, content_hash FROM repos WHERE {STEP_REPOS_WHERE}"
-            ),
+            packed(&REPO_ROW_COLUMNS, &format!("FROM repos WHERE {STEP_REPOS_WHERE}")),
             params.clone(),
         ),
         Statement::new(
-            format!(
-                "SELECT repo_id, number, content_hash, state FROM issues \
-                 WHERE repo_id IN (SELECT id FROM repos WHERE {STEP_REPOS_WHERE})"
+            packed(
+                &ISSUE_HASH_COLUMNS,
+                &format!("FROM issues WHERE repo_id IN (SELECT id FROM repos WHERE {STEP_REPOS_WHERE})"),
             ),
             params,
         ),
     ]
+}
+
+/// Repos (and their issues' hashes) by `owner/name`, for a retry round.
+pub fn retry_read(slugs: &[(String, String)]) -> Vec<Statement> {
+    let slugs: Vec<String> = slugs.iter().map(|(o, n)| format!("{o}/{n}")).collect();
+    let list = serde_json::Value::from(slugs).to_string();
+    let repos_where = "active = 1 AND (owner || '/' || name) IN (SELECT value FROM json_each(?1))";
+    vec![
+        Statement::new(
+            packed(&REPO_ROW_COLUMNS, &format!("FROM repos WHERE {repos_where} ORDER BY owner, name")),
+            vec![list.clone().into()],
+        ),
+        Statement::new(
+            packed(
+                &ISSUE_HASH_COLUMNS,
+                &format!("FROM issues WHERE repo_id IN (SELECT id FROM repos WHERE {repos_where})"),
+            ),
+            vec![list.into()],
+        ),
+    ]
+}
+
+/// A repo whose alias failed: its attempts, and GitHub's reason. `failed`
+/// repos were given up on for this run; their stored issues stay as they are.
+pub fn record_repo_failure(id: i64, attempts: i64, reason: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE repos SET scrape_failures = ?2, scrape_error = ?3, scrape_error_at = ?4 WHERE id = ?1",
+        vec![id.into(), attempts.into(), reason.into(), now_ms.into()],
+    )
+}
+
+/// A repo answered whole again: forget its failures.
+pub fn clear_repo_failure(id: i64) -> Statement {
+    Statement::new(
+        "UPDATE repos SET scrape_failures = 0, scrape_error = NULL, scrape_error_at = NULL \
+         WHERE id = ?1 AND scrape_failures > 0",
+        vec![id.into()],
+    )
 }
 
 /// A repo's scraped state, as written.
@@ -460,67 +626,83 @@ pub fn mark_repo_upstream_missing(id: i64, reason: &str, now_ms: i64) -> Stateme
     )
 }
 
-/// An open labelled issue as written by the scraper.
+/// An open labelled issue's metadata as written by the scraper (no body:
+/// the processor fetches and stores it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueWrite {
     pub repo_id: i64,
     pub number: i64,
     pub title: String,
-    pub body: String,
     pub url: String,
     pub state: String,
     pub labels_json: String,
     pub assignee_count: i64,
     pub comment_count: i64,
+    pub linked_pr_count: i64,
     pub created_at: String,
     pub updated_at: String,
+    pub last_edited_at: Option<String>,
+    pub state_hash: ContentHash,
     pub content_hash: ContentHash,
     pub priority: i64,
+    /// The availability verdict's reason (`ok` when available).
+    pub availability: String,
 }
 
-/// Insert new issues or rewrite changed ones (by content hash or state); an
-/// issue whose content changed goes back to `pending`, one that only
-/// reopened keeps its analysis. Unchanged rows are not written.
+/// Issue rows per upsert statement (one JSON parameter each).
+pub const ISSUES_PER_UPSERT: usize = 500;
+
+/// Insert new issues or rewrite changed ones (by state hash or state). An
+/// issue whose *content* hash changed goes back to `pending`; one whose
+/// comments, assignees, labels or availability changed is rewritten but
+/// keeps its analysis and is not queued. Unchanged rows are not written.
 pub fn upsert_issues(rows: &[IssueWrite], now_ms: i64) -> Vec<Statement> {
-    let values = rows
+    let values: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
-            vec![
-                r.repo_id.into(),
-                r.number.into(),
-                r.title.clone().into(),
-                r.body.clone().into(),
-                r.url.clone().into(),
-                r.state.clone().into(),
-                r.labels_json.clone().into(),
-                r.assignee_count.into(),
-                r.comment_count.into(),
-                r.created_at.clone().into(),
-                r.updated_at.clone().into(),
-                r.content_hash.0.clone().into(),
-                r.priority.into(),
-                now_ms.into(),
-                now_ms.into(),
-            ]
+            serde_json::json!([
+                r.repo_id,
+                r.number,
+                r.title,
+                r.url,
+                r.state,
+                r.labels_json,
+                r.assignee_count,
+                r.comment_count,
+                r.linked_pr_count,
+                r.created_at,
+                r.updated_at,
+                r.last_edited_at,
+                r.state_hash.0,
+                r.content_hash.0,
+                r.priority,
+                i64::from(r.availability == "ok"),
+                r.availability,
+            ])
         })
         .collect();
-    chunked_insert(
-        "INSERT INTO issues (repo_id, number, title, body, url, state, labels, assignee_count, \
-         comment_count, gh_created_at, gh_updated_at, content_hash, priority, created_at, updated_at)",
+    json_rows_insert(
+        "INSERT INTO issues (repo_id, number, title, url, state, labels, assignee_count, \
+         comment_count, linked_pr_count, gh_created_at, gh_updated_at, gh_last_edited_at, state_hash, \
+         content_hash, priority, available, availability, created_at, updated_at)",
+        17,
+        &[now_ms.into(), now_ms.into()],
         "ON CONFLICT (repo_id, number) DO UPDATE SET \
-           title = excluded.title, body = excluded.body, url = excluded.url, state = excluded.state, \
+           title = excluded.title, url = excluded.url, state = excluded.state, \
            labels = excluded.labels, assignee_count = excluded.assignee_count, \
-           comment_count = excluded.comment_count, gh_created_at = excluded.gh_created_at, \
-           gh_updated_at = excluded.gh_updated_at, content_hash = excluded.content_hash, \
-           priority = excluded.priority, \
+           comment_count = excluded.comment_count, linked_pr_count = excluded.linked_pr_count, \
+           gh_created_at = excluded.gh_created_at, gh_updated_at = excluded.gh_updated_at, \
+           gh_last_edited_at = excluded.gh_last_edited_at, state_hash = excluded.state_hash, \
+           content_hash = excluded.content_hash, priority = excluded.priority, \
+           available = excluded.available, availability = excluded.availability, \
            processing_status = CASE WHEN issues.content_hash IS NOT excluded.content_hash \
                                     THEN 'pending' ELSE issues.processing_status END, \
            attempts = CASE WHEN issues.content_hash IS NOT excluded.content_hash THEN 0 ELSE issues.attempts END, \
            last_error = CASE WHEN issues.content_hash IS NOT excluded.content_hash THEN NULL ELSE issues.last_error END, \
            updated_at = excluded.updated_at \
-         WHERE issues.content_hash IS NOT excluded.content_hash OR issues.state IS NOT excluded.state",
-        15,
-        values,
+         WHERE issues.state_hash IS NOT excluded.state_hash OR issues.state IS NOT excluded.state",
+        &values,
+        ISSUES_PER_UPSERT,
     )
 }
 
@@ -557,7 +739,8 @@ pub fn requeue_heuristic_fallbacks(limit: u32, now_ms: i64) -> Vec<Statement> {
     crate::ai::requeue_upgrades(limit, now_ms)
 }
 
-/// An item committed to D1 but not yet handed to the processing queue.
+/// An item committed to D1 but not yet handed to the processing queue (a
+/// row of a packed select, in [`OUTBOX_COLUMNS`] order).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct OutboxRow {
     pub kind: String,
@@ -569,43 +752,51 @@ pub struct OutboxRow {
     pub priority: i64,
 }
 
-/// Up to `limit` unqueued items: repos first, then issues, freshest first.
+const OUTBOX_COLUMNS: [&str; 7] = ["kind", "id", "owner", "name", "number", "content_hash", "priority"];
+
+/// Up to `limit` unqueued items: repos first, then issues, freshest first
+/// (decode with [`crate::sql::decode_packed`]).
 pub fn outbox(limit: usize) -> Statement {
     Statement::new(
-        "SELECT kind, id, owner, name, number, content_hash, priority FROM ( \
-           SELECT 'repo' AS kind, r.id AS id, r.owner AS owner, r.name AS name, NULL AS number, \
-                  r.content_hash AS content_hash, r.priority AS priority, 0 AS grp \
-           FROM repos r \
-           WHERE r.active = 1 AND r.content_hash IS NOT NULL AND r.queued_hash IS NOT r.content_hash \
-             AND r.processing_status IN ('pending', 'failed') \
-           UNION ALL \
-           SELECT 'issue', i.id, r.owner, r.name, i.number, i.content_hash, i.priority, 1 \
-           FROM issues i JOIN repos r ON r.id = i.repo_id \
-           WHERE r.active = 1 AND i.state = 'open' AND i.queued_hash IS NOT i.content_hash \
-             AND i.processing_status IN ('pending', 'failed') \
-         ) ORDER BY grp, priority DESC, id LIMIT ?1",
+        packed(
+            &OUTBOX_COLUMNS,
+            "FROM ( \
+               SELECT 'repo' AS kind, r.id AS id, r.owner AS owner, r.name AS name, NULL AS number, \
+                      r.content_hash AS content_hash, r.priority AS priority, 0 AS grp \
+               FROM repos r \
+               WHERE r.active = 1 AND r.content_hash IS NOT NULL AND r.queued_hash IS NOT r.content_hash \
+                 AND r.processing_status IN ('pending', 'failed') \
+               UNION ALL \
+               SELECT 'issue', i.id, r.owner, r.name, i.number, i.content_hash, i.priority, 1 \
+               FROM issues i JOIN repos r ON r.id = i.repo_id \
+               WHERE r.active = 1 AND i.state = 'open' AND i.queued_hash IS NOT i.content_hash \
+                 AND i.processing_status IN ('pending', 'failed') \
+             ) ORDER BY grp, priority DESC, id LIMIT ?1",
+        ),
         vec![(limit as i64).into()],
     )
 }
 
-/// Remember that these items were handed to the queue with the hash they had.
-pub fn mark_queued(items: &[OutboxRow]) -> Vec<Statement> {
+/// Remember that these items were handed to the queue, with the content
+/// hash each message carried: one statement per table, one JSON parameter.
+pub fn mark_queued(items: &[OutboxRow], now_ms: i64) -> Vec<Statement> {
     let mut out = Vec::new();
     for (table, kind) in [("repos", "repo"), ("issues", "issue")] {
-        let ids: Vec<i64> = items
+        let sent: Vec<serde_json::Value> = items
             .iter()
             .filter(|i| i.kind == kind)
-            .map(|i| i.id)
+            .map(|i| serde_json::json!([i.id, i.content_hash]))
             .collect();
-        for chunk in ids.chunks(MAX_BOUND_PARAMS) {
-            out.push(Statement::new(
-                format!(
-                    "UPDATE {table} SET queued_hash = content_hash WHERE id IN ({})",
-                    placeholders(chunk.len())
-                ),
-                chunk.iter().map(|id| SqlValue::from(*id)).collect(),
-            ));
+        if sent.is_empty() {
+            continue;
         }
+        out.push(Statement::new(
+            format!(
+                "UPDATE {table} SET queued_hash = json_extract(sent.value, '$[1]'), queued_at = ?2 \
+                 FROM json_each(?1) AS sent WHERE {table}.id = json_extract(sent.value, '$[0]')"
+            ),
+            vec![serde_json::Value::from(sent).to_string().into(), now_ms.into()],
+        ));
     }
     out
 }

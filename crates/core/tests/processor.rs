@@ -278,16 +278,10 @@ fn outcomes(report: &BatchReport) -> Vec<(Outcome, Decision)> {
 }
 
 fn outbox_keys(conn: &Connection) -> Vec<(String, Option<i64>, String)> {
-    let rows = run(conn, &[store::outbox(100)]).remove(0);
-    rows.iter()
-        .map(|r| {
-            (
-                r["kind"].as_str().unwrap().to_string(),
-                r["number"].as_i64(),
-                r["content_hash"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    // The outbox select is packed: one JSON text of every row.
+    let rows: Vec<store::OutboxRow> =
+        contribot_core::sql::decode_packed(&run(conn, &[store::outbox(100)]).remove(0)).unwrap();
+    rows.into_iter().map(|r| (r.kind, r.number, r.content_hash)).collect()
 }
 
 // ------------------------------------------------------------------ lost update
