@@ -615,11 +615,12 @@ fn a_d1_blip_on_the_commit_is_retried_in_place_without_asking_ai_again() {
     let repo = seed_repo(&local.conn);
     seed_issue(&local.conn, repo, 1, "content-1");
     local.github.push_back(issues_answer(&[1], "Body."));
-    local.failing_db_calls = vec![2];
+    // D1 calls: the state read, the neuron reservation, the commit (fails), the commit again.
+    local.failing_db_calls = vec![3];
     let mut ai = ScriptedAi::default();
     let (report, log) = process(&mut local, &mut ai, &config(binding()), &[issue_message(1, "content-1")]);
     assert_eq!(outcomes(&report), vec![(Outcome::Completed, Decision::Ack)]);
-    assert_eq!((ai.calls, local.db_calls), (1, 3));
+    assert_eq!((ai.calls, local.db_calls), (1, 4));
     assert_eq!(log.records().iter().filter(|r| r.event == "commit_retry").count(), 1);
     assert_eq!(issue_row(&local.conn, 1)["processing_status"], "completed");
 }

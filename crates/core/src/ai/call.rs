@@ -27,6 +27,10 @@ pub enum AiFailure {
     /// Bad input, unknown model, bad credentials: retrying cannot help.
     #[error("Workers AI call failed permanently: {0}")]
     Permanent(String),
+    /// Not started: its worst case would take the UTC day past contribot's
+    /// own neuron cap (the reason says how far the day is).
+    #[error("{0}")]
+    CapReached(String),
 }
 
 impl AiFailure {
@@ -34,16 +38,22 @@ impl AiFailure {
         match self {
             AiFailure::QuotaExhausted(reason)
             | AiFailure::Transient { reason, .. }
-            | AiFailure::Permanent(reason) => reason,
+            | AiFailure::Permanent(reason)
+            | AiFailure::CapReached(reason) => reason,
         }
     }
 
     /// The same failure in the project-wide [`Failure`] terms. Quota
-    /// exhaustion waits for the next 00:00 UTC after `now_epoch_secs`.
+    /// exhaustion and the cap wait for the next 00:00 UTC after
+    /// `now_epoch_secs`.
     pub fn to_failure(&self, now_epoch_secs: u64) -> Failure {
         match self {
             AiFailure::QuotaExhausted(reason) => Failure::RateLimited {
                 reason: format!("Workers AI quota exhausted: {reason}"),
+                reset_epoch_secs: Some(quota_reset_epoch_secs(now_epoch_secs)),
+            },
+            AiFailure::CapReached(reason) => Failure::RateLimited {
+                reason: reason.clone(),
                 reset_epoch_secs: Some(quota_reset_epoch_secs(now_epoch_secs)),
             },
             AiFailure::Transient {

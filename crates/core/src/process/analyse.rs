@@ -10,14 +10,24 @@
 //!   gives the labelled heuristic result, with the reason;
 //! - a transient failure (429, capacity, timeouts) sends the message back to
 //!   the queue with backoff, and the rest of the batch with it, unless this
-//!   is the message's last delivery: then the heuristic answers, labelled.
+//!   is the message's last delivery: then the heuristic answers, labelled;
+//! - a call whose worst case (prompt tokens + `max_tokens`) would take the
+//!   UTC day past the neuron cap never starts: the heuristic answers now,
+//!   labelled, and the scraper hands the item back to AI on a later day
+//!   ([`ai::DailyAllowance`]). Every call's reported usage is recorded and
+//!   the day's ledger row is written with the batch's commit
+//!   ([`AiState::ledger_writes`]).
 
 use serde_json::{json, Value};
 
-use crate::ai::{self, AiFailure, InvalidOutput, IssueAnalysis, IssueInput, RepoContext};
+use crate::ai::{
+    self, AiFailure, CallEstimate, DailyAllowance, InvalidOutput, IssueAnalysis, IssueInput,
+    RepoContext,
+};
 use crate::budget::Subrequest;
 use crate::logrec::{fields, Level, LogBook};
 use crate::platform::{Metered, Platform, PlatformError};
+use crate::sql::Statement;
 
 use super::{BatchReport, ProcessConfig, CLOSING_RESERVE};
 
@@ -164,6 +174,27 @@ pub struct AiState {
     backing_off: Option<(u64, String)>,
     /// When the last call started, for pacing.
     last_call_ms: Option<i64>,
+    /// This invocation's share of the day's neuron cap, from its first call.
+    allowance: Option<DailyAllowance>,
+}
+
+impl AiState {
+    /// Whether a call of `estimate` needs a D1 reservation first.
+    fn needs_reservation(&self, estimate: &CallEstimate) -> bool {
+        self.allowance
+            .as_ref()
+            .is_none_or(|a| a.needs_reservation(estimate))
+    }
+
+    /// The neuron ledger's statements for the batch's commit: the calls'
+    /// neurons, tokens and refusals added to the day's row, the
+    /// invocation's reservation dropped. Empty when no call was considered.
+    pub fn ledger_writes(&self, invocation: &str, now_ms: i64) -> Vec<Statement> {
+        self.allowance
+            .as_ref()
+            .map(|a| a.settle(invocation, now_ms))
+            .unwrap_or_default()
+    }
 }
 
 /// How a message's turn with AI ends before or after a call.
@@ -236,6 +267,7 @@ fn judge<A: Analysis>(
             state.quota_exhausted = Some(m);
             Verdict::Answer(answer)
         }
+        Err(AiFailure::CapReached(reason)) => Verdict::Answer(heuristic(task, reason)),
         Err(f @ AiFailure::Transient { .. }) => {
             let delay = super::queue_delay_secs(&f.to_failure(now_secs), attempts, now_secs);
             state.backing_off = Some((delay, f.to_string()));
@@ -297,9 +329,11 @@ async fn ask<P: Platform, B: AiBinding, A: Analysis>(
         return Ok(answer);
     }
     let input = task.input();
+    let estimate = ai::estimate_call(cfg.ai.model(), &input);
     let mut invalid = String::new();
     for attempt in 1..=2 {
-        if !p.budget.can_afford(1 + CLOSING_RESERVE) {
+        let reservation = u32::from(state.needs_reservation(&estimate));
+        if !p.budget.can_afford(1 + reservation + CLOSING_RESERVE) {
             let reason = "subrequest budget reached before the AI call".to_string();
             return Ok(if last_delivery {
                 heuristic(task, reason)
@@ -312,7 +346,7 @@ async fn ask<P: Platform, B: AiBinding, A: Analysis>(
         }
         pace(p, cfg, state).await;
         report.ai_calls += 1;
-        let result = call_ai(p, binding, cfg, invocation, &input, report).await?;
+        let result = call_ai(p, binding, cfg, invocation, &input, &estimate, state, report).await?;
         let now = p.now_ms();
         let now_secs = (now / 1000) as u64;
         match judge(task, result, cfg.ai.model(), state, attempts, last_delivery, now_secs) {
@@ -375,16 +409,47 @@ async fn pace<P: Platform>(p: &mut Metered<'_, P>, cfg: &ProcessConfig, state: &
     state.last_call_ms = Some(p.now_ms());
 }
 
-/// One AI call through the configured backend, charged to the budget. Every
-/// AI call the processor makes goes through here.
+/// The day's neuron cap on a call of `estimate`: a D1 reservation first
+/// when this invocation holds too little for its worst case, then admit it
+/// or say why not.
+async fn within_cap<P: Platform>(
+    p: &mut Metered<'_, P>,
+    cfg: &ProcessConfig,
+    invocation: &str,
+    estimate: &CallEstimate,
+    state: &mut AiState,
+) -> Result<Result<(), String>, PlatformError> {
+    let now = p.now_ms();
+    let allowance = state
+        .allowance
+        .get_or_insert_with(|| DailyAllowance::new(now, cfg.ai_daily_cap, cfg.ai.model()));
+    if allowance.needs_reservation(estimate) {
+        let rows = p.db(&allowance.reserve(invocation, estimate, now)).await?;
+        allowance.absorb_reservation(rows.get(1).map_or(&[], Vec::as_slice), estimate);
+    }
+    Ok(allowance.admit(estimate).map_err(|r| r.to_string()))
+}
+
+/// One AI call through the configured backend, charged to the budget and
+/// to the day's neuron cap ([`within_cap`]); its reported usage is recorded
+/// in the invocation's allowance. Every AI call the processor makes goes
+/// through here.
+#[allow(clippy::too_many_arguments)]
 pub async fn call_ai<P: Platform, B: AiBinding>(
     p: &mut Metered<'_, P>,
     binding: &mut B,
     cfg: &ProcessConfig,
     invocation: &str,
     input: &Value,
+    estimate: &CallEstimate,
+    state: &mut AiState,
     report: &mut BatchReport,
 ) -> Result<Result<Value, AiFailure>, PlatformError> {
+    if cfg.ai != AiMode::Heuristic {
+        if let Err(reason) = within_cap(p, cfg, invocation, estimate, state).await? {
+            return Ok(Err(AiFailure::CapReached(reason)));
+        }
+    }
     let result = match &cfg.ai {
         AiMode::Heuristic => Err(AiFailure::Permanent("heuristic backend".into())),
         AiMode::Binding { model } => {
@@ -411,9 +476,11 @@ pub async fn call_ai<P: Platform, B: AiBinding>(
             }
         }
     };
-    if let Ok(value) = &result {
-        if let Some((pt, ct)) = ai::usage_tokens(value) {
-            report.neurons += ai::estimate_neurons(cfg.ai.model(), pt, ct);
+    if let Some(allowance) = state.allowance.as_mut() {
+        match &result {
+            Ok(value) => report.neurons += allowance.record(ai::usage_tokens(value), estimate),
+            Err(AiFailure::QuotaExhausted(_)) => allowance.platform_exhausted(p.now_ms()),
+            Err(_) => {}
         }
     }
     Ok(result)
