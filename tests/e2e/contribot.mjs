@@ -13,6 +13,9 @@ export function simVars(sim, extra = {}) {
     LIST_README_URL: `${sim.url}/raw/MunGell/awesome-for-beginners/main/README.md`,
     AI_REST_URL: sim.url,
     LOG_LEVEL: "debug",
+    // Suites that are not about the AI budget analyse the whole snapshot with
+    // AI in one day: no neuron cap for them (ai_budget.test.mjs sets one).
+    AI_DAILY_NEURON_CAP: "1000000000",
     ...extra,
   };
 }

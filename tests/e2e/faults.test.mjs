@@ -35,7 +35,7 @@ import {
 } from "./contribot.mjs";
 
 const SEED = 42;
-const AI_MODEL = "@cf/meta/llama-3.1-8b-instruct";
+const AI_MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8-fast"; // wrangler-processor.toml AI_MODEL
 const AI_BINDING = { module: "crates/upstream-sim/js/ai-binding.mjs", env: {} };
 
 /** A scraper + processor pipeline with the AI stand-in. */
