@@ -126,6 +126,8 @@ async function processorFigures(p, since) {
     ai_calls: sum("ai_calls"),
     fallbacks: sum("fallbacks"),
     neurons: sum("neurons"),
+    prompt_tokens: sum("prompt_tokens"),
+    completion_tokens: sum("completion_tokens"),
     acked: sum("acked"),
     retried: sum("retried"),
     failed: sum("failed"),

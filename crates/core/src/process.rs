@@ -201,6 +201,9 @@ pub struct BatchReport {
     pub ai_calls: u32,
     pub fallbacks: u32,
     pub neurons: f64,
+    /// Prompt and completion tokens the AI calls reported.
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
     pub github_requests: u32,
 }
 
@@ -1039,6 +1042,8 @@ pub fn summary_json(r: &BatchReport, subrequests: u32) -> Value {
         "ai_calls": r.ai_calls,
         "fallbacks": r.fallbacks,
         "neurons": r.neurons,
+        "prompt_tokens": r.prompt_tokens,
+        "completion_tokens": r.completion_tokens,
         "github_requests": r.github_requests,
         "subrequests_used": subrequests,
     })

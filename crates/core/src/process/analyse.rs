@@ -478,7 +478,14 @@ pub async fn call_ai<P: Platform, B: AiBinding>(
     };
     if let Some(allowance) = state.allowance.as_mut() {
         match &result {
-            Ok(value) => report.neurons += allowance.record(ai::usage_tokens(value), estimate),
+            Ok(value) => {
+                let usage = ai::usage_tokens(value);
+                report.neurons += allowance.record(usage, estimate);
+                if let Some((prompt, completion)) = usage {
+                    report.prompt_tokens += prompt;
+                    report.completion_tokens += completion;
+                }
+            }
             Err(AiFailure::QuotaExhausted(_)) => allowance.platform_exhausted(p.now_ms()),
             Err(_) => {}
         }
