@@ -668,21 +668,53 @@ async fn read(req: Request) -> (Option<FaultKind>, Vec<u8>) {
     (fault, bytes)
 }
 
+/// A model's answer: the `result`, whether a fault shaped it, and the
+/// (day, neurons) it was billed.
+struct Answer {
+    result: Json,
+    applied: bool,
+    billed: (String, f64),
+}
+
+/// Validates, enforces the daily neuron allocation, runs the model and
+/// bills the call's tokens at the model's rates.
 fn call(
     sim: &Sim,
     model: &str,
     fault: Option<FaultKind>,
     body: &[u8],
-) -> Result<(Json, bool), AiFailure> {
+) -> Result<Answer, AiFailure> {
     check_model(model)?;
     let req = parse_request(body)?;
-    run_model(sim.config.seed, model, &req, fault)
+    if fault != Some(FaultKind::AiQuotaExhausted) && !sim.neurons().allows_a_call() {
+        return Err(AiFailure::quota());
+    }
+    let (result, applied) = run_model(sim.config.seed, model, &req, fault)?;
+    let usage = &result["usage"];
+    let cost = crate::neurons::neurons(
+        model,
+        usage["prompt_tokens"].as_u64().unwrap_or(0),
+        usage["completion_tokens"].as_u64().unwrap_or(0),
+    );
+    let day = sim.neurons().charge(cost);
+    Ok(Answer {
+        result,
+        applied,
+        billed: (day, cost),
+    })
 }
 
-fn tag(resp: &mut Response<Body>, model: &str, outcome: &str, applied: bool) {
+fn tag(
+    resp: &mut Response<Body>,
+    model: &str,
+    outcome: &str,
+    applied: bool,
+    neurons: Option<(String, f64)>,
+) {
     resp.extensions_mut().insert(AiCall {
         model: model.to_string(),
         outcome: outcome.to_string(),
+        neurons,
     });
     if applied {
         resp.extensions_mut().insert(AiFaultApplied);
@@ -694,6 +726,11 @@ fn outcome_of(fault: Option<FaultKind>, applied: bool) -> String {
         Some(k) if applied => format!("fault:{}", k.name()),
         _ => "ok".into(),
     }
+}
+
+/// Whether a failure is the injected quota fault (not the enforced quota).
+fn injected_quota(f: &AiFailure, fault: Option<FaultKind>) -> bool {
+    f.code == 4006 && fault == Some(FaultKind::AiQuotaExhausted)
 }
 
 /// `POST /client/v4/accounts/{account}/ai/run/{model}`.
@@ -711,22 +748,22 @@ pub(crate) async fn run_rest(
             message: "Authentication error".into(),
         };
         let mut resp = json_response(401, &envelope_error(&f));
-        tag(&mut resp, &model, f.outcome(), false);
+        tag(&mut resp, &model, f.outcome(), false, None);
         return resp;
     }
     match call(&sim, &model, fault, &body) {
-        Ok((result, applied)) => {
+        Ok(a) => {
             let mut resp = json_response(
                 200,
-                &json!({"result": result, "success": true, "errors": [], "messages": []}),
+                &json!({"result": a.result, "success": true, "errors": [], "messages": []}),
             );
-            tag(&mut resp, &model, &outcome_of(fault, applied), applied);
+            let outcome = outcome_of(fault, a.applied);
+            tag(&mut resp, &model, &outcome, a.applied, Some(a.billed));
             resp
         }
         Err(f) => {
             let mut resp = json_response(f.status, &envelope_error(&f));
-            let applied = f.code == 4006 && fault.is_some();
-            tag(&mut resp, &model, f.outcome(), applied);
+            tag(&mut resp, &model, f.outcome(), injected_quota(&f, fault), None);
             resp
         }
     }
@@ -744,9 +781,10 @@ pub(crate) async fn run_binding(
 ) -> Response<Body> {
     let (fault, body) = read(req).await;
     match call(&sim, &model, fault, &body) {
-        Ok((result, applied)) => {
-            let mut resp = json_response(200, &result);
-            tag(&mut resp, &model, &outcome_of(fault, applied), applied);
+        Ok(a) => {
+            let mut resp = json_response(200, &a.result);
+            let outcome = outcome_of(fault, a.applied);
+            tag(&mut resp, &model, &outcome, a.applied, Some(a.billed));
             resp
         }
         Err(f) => {
@@ -754,8 +792,7 @@ pub(crate) async fn run_binding(
                 f.status,
                 &json!({"error": {"code": f.code, "message": f.message}}),
             );
-            let applied = f.code == 4006 && fault.is_some();
-            tag(&mut resp, &model, f.outcome(), applied);
+            tag(&mut resp, &model, f.outcome(), injected_quota(&f, fault), None);
             resp
         }
     }

@@ -125,13 +125,21 @@ pub(crate) async fn get_tokens(State(sim): State<Arc<Sim>>) -> Json<crate::Token
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct AiLimitsPatch {
+    daily_neurons: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LimitsRequest {
     #[serde(default)]
     secondary: Option<crate::secondary::SecondaryLimitPatch>,
+    #[serde(default)]
+    ai: Option<AiLimitsPatch>,
 }
 
 fn limits_view(sim: &Sim) -> serde_json::Value {
-    json!({"secondary": sim.secondary().config()})
+    json!({"secondary": sim.secondary().config(), "ai": sim.neurons().config()})
 }
 
 /// `GET /_sim/limits`: the enforced limits now in force.
@@ -154,7 +162,30 @@ pub(crate) async fn set_limits(
         let config = secondary.config().patched(patch);
         secondary.set_config(config);
     }
+    if let Some(ai) = r.ai {
+        sim.neurons().set_daily(ai.daily_neurons);
+    }
     reply(StatusCode::OK, limits_view(&sim))
+}
+
+/// `GET /_sim/ai/quota`: today's neurons against the allocation.
+pub(crate) async fn get_ai_quota(State(sim): State<Arc<Sim>>) -> Json<crate::AiQuotaView> {
+    Json(sim.neurons().view())
+}
+
+/// `POST /_sim/ai/quota`: moves the AI clock (to the next UTC day with
+/// `advance_days: 1`), sets the allocation or today's spent neurons.
+pub(crate) async fn set_ai_quota(
+    State(sim): State<Arc<Sim>>,
+    body: axum::body::Bytes,
+) -> Response<Body> {
+    let change: crate::AiQuotaChange = match parse(&body) {
+        Ok(c) => c,
+        Err(resp) => return *resp,
+    };
+    let mut ledger = sim.neurons();
+    ledger.apply(&change);
+    reply(StatusCode::OK, json!(ledger.view()))
 }
 
 pub(crate) async fn reset(State(sim): State<Arc<Sim>>) -> Response<Body> {

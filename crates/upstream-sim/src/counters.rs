@@ -13,7 +13,7 @@ pub struct InvocationCounters {
 }
 
 /// A snapshot of every counter. Control routes (`/_sim/…`) are not counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     pub requests_total: u64,
     /// `graphql`, `rest:/repos/{owner}/{repo}/issues`, `raw`, `ai`, `ai_binding`, …
@@ -30,6 +30,14 @@ pub struct Counters {
     /// Requests a secondary limit refused: `concurrency`, `graphql_points`, `rest_points`.
     #[serde(default)]
     pub secondary_limited: BTreeMap<String, u64>,
+    /// Neurons the AI calls spent (billed calls only), in all, per UTC day
+    /// of the simulated clock and per model.
+    #[serde(default)]
+    pub ai_neurons_total: f64,
+    #[serde(default)]
+    pub ai_neurons_by_day: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub ai_neurons_by_model: BTreeMap<String, f64>,
 }
 
 /// What the front door learned about one request.
@@ -42,6 +50,8 @@ pub(crate) struct RequestRecord {
     pub graphql_points: u32,
     pub fault: Option<&'static str>,
     pub ai_call: Option<(String, String)>,
+    /// (day, neurons) a billed AI call spent.
+    pub ai_neurons: Option<(String, f64)>,
     pub secondary_limit: Option<&'static str>,
     /// GraphQL unit faults injected into the answer (one per unit).
     pub unit_faults: Vec<&'static str>,
@@ -76,6 +86,11 @@ impl Counters {
         }
         if let Some(limit) = r.secondary_limit {
             *self.secondary_limited.entry(limit.to_string()).or_default() += 1;
+        }
+        if let (Some((day, neurons)), Some((model, _))) = (&r.ai_neurons, &r.ai_call) {
+            self.ai_neurons_total += neurons;
+            *self.ai_neurons_by_day.entry(day.clone()).or_default() += neurons;
+            *self.ai_neurons_by_model.entry(model.clone()).or_default() += neurons;
         }
         if let Some((model, outcome)) = &r.ai_call {
             self.ai_calls_total += 1;

@@ -34,6 +34,8 @@ pub(crate) struct UnitFaultsApplied(pub Vec<&'static str>);
 pub(crate) struct AiCall {
     pub model: String,
     pub outcome: String,
+    /// (day, neurons) when the call was billed.
+    pub neurons: Option<(String, f64)>,
 }
 
 /// An AI-only fault the responder should apply (request extension).
@@ -231,6 +233,7 @@ pub(crate) async fn serve(
     }
     if let Some(call) = resp.extensions().get::<AiCall>() {
         record.ai_call = Some((call.model.clone(), call.outcome.clone()));
+        record.ai_neurons = call.neurons.clone();
     }
     if resp.extensions().get::<AiFaultApplied>().is_some() {
         record.fault = fault.map(|f| f.kind.name());

@@ -31,6 +31,7 @@ mod gateway;
 mod graphql;
 mod list;
 mod mutation;
+mod neurons;
 mod prose;
 mod ratelimit;
 mod raw;
@@ -54,6 +55,7 @@ pub use faults::{FaultConfig, FaultConfigError, FaultKind, FaultRoute, FaultRule
 pub use graphql::warm_schema;
 pub use list::{github_slug, ListBreak, ListEntry};
 pub use mutation::{Applied, MutationError, MutationOp};
+pub use neurons::{AiQuotaChange, AiQuotaConfig, AiQuotaView};
 pub use ratelimit::RateLimitConfig;
 pub use secondary::{SecondaryLimitConfig, SecondaryLimitPatch};
 pub use sim::{Truth, TruthTotals};
@@ -64,7 +66,7 @@ pub use world::{RenamedRepo, RepoTruth, Specials};
 pub const MAX_SCALE: u32 = 10_000;
 
 /// How to start a simulator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// Seeds the dataset and the AI responder.
     pub seed: u64,
@@ -81,6 +83,8 @@ pub struct SimConfig {
     /// GitHub's secondary limits, enforced (100 in flight, 2,000 GraphQL
     /// and 900 REST points a minute per client).
     pub secondary_limits: SecondaryLimitConfig,
+    /// Workers AI's daily neuron allocation, enforced (10,000 a UTC day).
+    pub ai_quota: AiQuotaConfig,
 }
 
 impl Default for SimConfig {
@@ -93,6 +97,7 @@ impl Default for SimConfig {
             log_requests: false,
             rate_limits: RateLimitConfig::default(),
             secondary_limits: SecondaryLimitConfig::default(),
+            ai_quota: AiQuotaConfig::default(),
         }
     }
 }

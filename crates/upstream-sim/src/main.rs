@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use contribot_sim::{start, SimConfig};
 
 const USAGE: &str =
-    "usage: upstream-sim [--port 8788] [--seed 42] [--scale 0] [--host 127.0.0.1] [--quiet] [--graphql-points 5000] [--rest-requests 5000] [--secondary-concurrency 100] [--secondary-graphql-points 2000] [--secondary-rest-points 900]";
+    "usage: upstream-sim [--port 8788] [--seed 42] [--scale 0] [--host 127.0.0.1] [--quiet] [--graphql-points 5000] [--rest-requests 5000] [--secondary-concurrency 100] [--secondary-graphql-points 2000] [--secondary-rest-points 900] [--ai-daily-neurons 10000]";
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -33,6 +33,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--secondary-concurrency",
     "--secondary-graphql-points",
     "--secondary-rest-points",
+    "--ai-daily-neurons",
 ];
 
 /// Parses `value` into `target`, or names the flag and the bad value.
@@ -70,6 +71,8 @@ fn apply(config: &mut SimConfig, flag: &str, v: &str) -> Result<(), CliError> {
         "--secondary-concurrency" => set(&mut secondary.max_concurrent, flag, v),
         "--secondary-graphql-points" => set(&mut secondary.graphql_points_per_minute, flag, v),
         "--secondary-rest-points" => set(&mut secondary.rest_points_per_minute, flag, v),
+        // Workers AI's daily allocation (0 turns the quota off).
+        "--ai-daily-neurons" => set(&mut config.ai_quota.daily_neurons, flag, v),
         other => Err(CliError::Unknown(other.to_string())),
     }
 }
@@ -152,6 +155,8 @@ mod tests {
             "--secondary-graphql-points=100000",
             "--graphql-points",
             "10000000",
+            "--ai-daily-neurons",
+            "0",
             "-q",
         ])
         .unwrap()
@@ -160,6 +165,7 @@ mod tests {
         assert_eq!(c.secondary_limits.graphql_points_per_minute, 100_000);
         assert_eq!(c.secondary_limits.rest_points_per_minute, 900);
         assert_eq!(c.rate_limits.graphql, 10_000_000);
+        assert_eq!(c.ai_quota.daily_neurons, 0.0);
         assert!(!c.log_requests);
     }
 

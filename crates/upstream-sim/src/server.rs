@@ -48,6 +48,10 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
             "/_sim/limits",
             get(control::get_limits).post(control::set_limits),
         )
+        .route(
+            "/_sim/ai/quota",
+            get(control::get_ai_quota).post(control::set_ai_quota),
+        )
         .route("/_sim/reset", post(control::reset))
         .route("/_sim/counters", get(control::counters))
         .route("/_sim/counters/reset", post(control::reset_counters))

@@ -10,6 +10,7 @@ use crate::faults::{FaultConfig, FaultConfigError, FaultPlan};
 use crate::list::AwesomeList;
 use crate::mutation::{Applied, MutationError, MutationOp, Upstream};
 use crate::ratelimit::RateLimits;
+use crate::neurons::NeuronLedger;
 use crate::secondary::SecondaryLimits;
 use crate::tokens::Tokens;
 use crate::world::{scale_entries, RepoTruth, Specials, World};
@@ -51,6 +52,7 @@ pub(crate) struct Sim {
     limits: Mutex<RateLimits>,
     tokens: Mutex<Tokens>,
     secondary: Mutex<SecondaryLimits>,
+    neurons: Mutex<NeuronLedger>,
 }
 
 /// Ground truth for tests (`GET /_sim/truth`).
@@ -88,6 +90,7 @@ impl Sim {
             limits: Mutex::new(RateLimits::new(config.rate_limits)),
             tokens: Mutex::new(Tokens::default()),
             secondary: Mutex::new(SecondaryLimits::new(config.secondary_limits)),
+            neurons: Mutex::new(NeuronLedger::new(config.ai_quota)),
             config,
         }
     }
@@ -118,6 +121,11 @@ impl Sim {
 
     pub(crate) fn secondary(&self) -> MutexGuard<'_, SecondaryLimits> {
         lock(&self.secondary)
+    }
+
+    /// Workers AI's neuron ledger (one account for both AI routes).
+    pub(crate) fn neurons(&self) -> MutexGuard<'_, NeuronLedger> {
+        lock(&self.neurons)
     }
 
     /// Applies all operations or none.
@@ -151,7 +159,8 @@ impl Sim {
 
     /// Restores the initial seeded state: dataset, list, faults, counters,
     /// rate-limit windows (primary and secondary, at their start-up limits)
-    /// and token revocations. Requests in flight stay counted until they end.
+    /// token revocations and the AI neuron ledger with its clock. Requests in
+    /// flight stay counted until they end.
     pub(crate) fn reset(&self) {
         *self.data_mut() = Dataset::build(self.config.seed, self.config.scale);
         *self.faults() = FaultPlan::default();
@@ -160,6 +169,7 @@ impl Sim {
         *self.tokens() = Tokens::default();
         self.secondary()
             .reset_windows(self.config.secondary_limits);
+        *self.neurons() = NeuronLedger::new(self.config.ai_quota);
     }
 
     pub(crate) fn truth(&self) -> Truth {
