@@ -9,6 +9,7 @@ use worker::{event, Context, Env, MessageBatch, Result};
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    console_error_panic_hook::set_once();
     if batch.queue().ends_with("-dlq") {
         consume::dead_letters(batch, &env).await
     } else {

@@ -13,6 +13,7 @@ use worker::{
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    console_error_panic_hook::set_once();
     if let Err(e) = run::start(&env, &format!("cron:{}", event.cron())).await {
         worker::console_error!("scheduled run failed to start: {e}");
     }
@@ -20,10 +21,12 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    console_error_panic_hook::set_once();
     run::consume(batch, &env).await
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    console_error_panic_hook::set_once();
     admin::route(req, &env).await
 }
