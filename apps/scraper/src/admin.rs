@@ -12,6 +12,8 @@ use contribot_core::budget::Subrequest;
 use contribot_core::logrec::LogBook;
 use contribot_core::platform::Metered;
 use contribot_core::scrape::StartOutcome;
+use contribot_core::sql::decode_rows;
+use contribot_core::store;
 use contribot_edge::{config, logs, new_id, now_ms, WorkerPlatform};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -81,6 +83,7 @@ pub async fn route(mut req: Request, env: &Env) -> Result<Response> {
         .collect();
     match route {
         Route::Run => run(env).await,
+        Route::CancelRun => cancel(env).await,
         Route::Status => status(env, &query).await,
         Route::Enqueue => enqueue(env, &body).await,
         Route::Reprocess => reprocess(env, &body).await,
@@ -127,6 +130,24 @@ async fn run(env: &Env) -> Result<Response> {
             409,
             &json!({"ok": false, "run_id": run_id, "status": "already_running", "error": "a run is already in progress"}),
         ),
+    }
+}
+
+/// End the running run, if any, as cancelled: its in-flight invocation
+/// loses its lease-guarded writes and sends no continuation.
+async fn cancel(env: &Env) -> Result<Response> {
+    let platform = WorkerPlatform::from_env(env)?;
+    let stmt = store::cancel_run("cancelled by an operator", contribot_edge::now_ms());
+    let rows = contribot_edge::platform::run_batch(platform.db(), &[stmt])
+        .await
+        .map_err(worker::Error::RustError)?;
+    let cancelled: Vec<store::RunIdRow> = rows
+        .first()
+        .map(|r| decode_rows(r).unwrap_or_default())
+        .unwrap_or_default();
+    match cancelled.first() {
+        Some(run) => answer(200, &json!({"ok": true, "run_id": run.id, "status": "cancelled"})),
+        None => answer(409, &json!({"ok": false, "status": "no_run", "error": "no run is in progress"})),
     }
 }
 

@@ -44,6 +44,21 @@ fn scrape_config(env: &Env) -> ScrapeConfig {
         max_inline_retries: config::number_or(env, "MAX_INLINE_RETRIES", 2),
         send_concurrency: config::number_or(env, "DISCOVERY_CONCURRENCY", 6),
         ai_upgrades_per_run: config::number_or(env, "AI_UPGRADES_PER_RUN", 20),
+        inactive_after_days: config::number_or(
+            env,
+            "INACTIVE_AFTER_DAYS",
+            scrape::DEFAULT_INACTIVE_AFTER_DAYS,
+        ),
+        issues_per_invocation: config::number_or(
+            env,
+            "ISSUES_PER_INVOCATION",
+            scrape::DEFAULT_ISSUES_PER_INVOCATION,
+        ),
+        messages_per_invocation: config::number_or(
+            env,
+            "MESSAGES_PER_INVOCATION",
+            scrape::DEFAULT_MESSAGES_PER_INVOCATION,
+        ),
     }
     .clamp()
 }
@@ -78,53 +93,58 @@ pub async fn consume(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
     if queue.ends_with("-dlq") {
         return dead_letters(&messages, env, &queue).await;
     }
-    let mut first = true;
-    for message in messages {
-        if !first {
+    for (i, message) in messages.iter().enumerate() {
+        if i > 0 {
             // One continuation per invocation: each needs the whole budget.
             message.retry();
             continue;
         }
-        first = false;
         match QueueMessage::parse(message.body()) {
             Ok(QueueMessage::ContinueScraping { cursor, .. }) => {
                 match advance(env, &message.id(), cursor).await {
-                    Ok(()) => message.ack(),
+                    Ok(None) => message.ack(),
+                    Ok(Some(delay)) => retry_after(message, delay),
                     Err(e) => {
                         worker::console_error!("scrape invocation failed, will retry: {e}");
-                        message.retry_with_options(
-                            &QueueRetryOptionsBuilder::new()
-                                .with_delay_seconds(5)
-                                .build(),
-                        );
+                        retry_after(message, 5);
                     }
                 }
             }
             Ok(other) => {
-                record_bad_message(
-                    env,
-                    &queue,
-                    &message.id(),
-                    message.body(),
-                    &format!("unexpected `{}` message on the scrape queue", other.kind()),
-                )
-                .await;
-                message.ack();
+                let reason = format!("unexpected `{}` message on the scrape queue", other.kind());
+                settle_bad_message(env, &queue, message, &reason).await;
             }
-            Err(e) => {
-                record_bad_message(env, &queue, &message.id(), message.body(), &e.reason()).await;
-                message.ack();
-            }
+            Err(e) => settle_bad_message(env, &queue, message, &e.reason()).await,
         }
     }
     Ok(())
 }
 
+fn retry_after(message: &worker::Message<Value>, delay_secs: u64) {
+    message.retry_with_options(
+        &QueueRetryOptionsBuilder::new()
+            .with_delay_seconds(delay_secs.min(43_200) as u32)
+            .build(),
+    );
+}
+
+/// Record a message that cannot be a continuation; ack it only once the
+/// record is written, else it comes back (and ends in the DLQ, recorded).
+async fn settle_bad_message(env: &Env, queue: &str, message: &worker::Message<Value>, reason: &str) {
+    if record_bad_message(env, queue, &message.id(), message.body(), reason).await {
+        message.ack();
+    } else {
+        retry_after(message, 30);
+    }
+}
+
+/// One invocation; `Some(delay)` asks to retry the message after `delay`
+/// seconds instead of acknowledging it.
 async fn advance(
     env: &Env,
     message_id: &str,
     cursor: contribot_core::messages::ScrapeCursor,
-) -> Result<()> {
+) -> Result<Option<u64>> {
     let invocation = new_id("inv-");
     let mut platform = WorkerPlatform::from_env(env)?;
     let mut p = Metered::new(&mut platform, budget(env));
@@ -160,7 +180,7 @@ async fn advance(
             summary["phase"] = json!(report.phase);
             book.push_summary(p.now_ms(), summary);
             logs::write_log(&mut p, bucket.as_ref(), &key, &book).await;
-            Ok(())
+            Ok(report.retry_message_after_secs)
         }
         Err(e) => {
             book.push(
@@ -177,15 +197,37 @@ async fn advance(
     }
 }
 
+/// D1 writes of the dead-letter and bad-message paths: tried this often,
+/// in place, before the message is handed back to the queue.
+const RECORD_ATTEMPTS: u32 = 3;
+
+async fn write_with_retries(db: &worker::D1Database, stmts: &[contribot_core::sql::Statement]) -> std::result::Result<(), String> {
+    let mut last = String::new();
+    for attempt in 1..=RECORD_ATTEMPTS {
+        match contribot_edge::platform::run_batch(db, stmts).await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
+        }
+        if attempt < RECORD_ATTEMPTS {
+            worker::Delay::from(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+        }
+    }
+    Err(last)
+}
+
+/// A dead-lettered continuation fails its run — unless the run moved past
+/// it (a duplicate) — and every dead letter is recorded. A message is
+/// acknowledged only once its record is written.
 async fn dead_letters(messages: &[worker::Message<Value>], env: &Env, queue: &str) -> Result<()> {
     let platform = WorkerPlatform::from_env(env)?;
     let now = contribot_edge::now_ms();
-    let mut stmts = Vec::new();
     for m in messages {
+        let mut stmts = Vec::new();
         let reason = match QueueMessage::parse(m.body()) {
             Ok(QueueMessage::ContinueScraping { cursor, .. }) => {
-                stmts.push(store::fail_run(
+                stmts.push(store::fail_run_at_seq(
                     &cursor.run_id,
+                    cursor.seq,
                     "a continuation failed on every retry (dead-lettered)",
                     now,
                 ));
@@ -194,37 +236,29 @@ async fn dead_letters(messages: &[worker::Message<Value>], env: &Env, queue: &st
             Ok(other) => format!("`{}` message dead-lettered", other.kind()),
             Err(e) => e.reason(),
         };
-        stmts.push(store::record_dead_letter(
-            queue,
-            &m.id(),
-            &m.body().to_string(),
-            &reason,
-            0,
-            now,
-        ));
-    }
-    contribot_edge::platform::run_batch(platform.db(), &stmts)
-        .await
-        .map_err(worker::Error::RustError)?;
-    for m in messages {
-        m.ack();
+        stmts.push(store::record_dead_letter(queue, &m.id(), &m.body().to_string(), &reason, 0, now));
+        match write_with_retries(platform.db(), &stmts).await {
+            Ok(()) => m.ack(),
+            Err(e) => {
+                worker::console_error!("could not record dead letter {}: {e}", m.id());
+                retry_after(m, 60);
+            }
+        }
     }
     Ok(())
 }
 
-async fn record_bad_message(env: &Env, queue: &str, id: &str, body: &Value, reason: &str) {
+/// Record a bad message; `false` when the record could not be written.
+async fn record_bad_message(env: &Env, queue: &str, id: &str, body: &Value, reason: &str) -> bool {
     let Ok(platform) = WorkerPlatform::from_env(env) else {
-        return;
+        return false;
     };
-    let stmt = store::record_dead_letter(
-        queue,
-        id,
-        &body.to_string(),
-        reason,
-        1,
-        contribot_edge::now_ms(),
-    );
-    if let Err(e) = contribot_edge::platform::run_batch(platform.db(), &[stmt]).await {
-        worker::console_error!("could not record bad message {id}: {e}");
+    let stmt = store::record_dead_letter(queue, id, &body.to_string(), reason, 1, contribot_edge::now_ms());
+    match write_with_retries(platform.db(), &[stmt]).await {
+        Ok(()) => true,
+        Err(e) => {
+            worker::console_error!("could not record bad message {id}: {e}");
+            false
+        }
     }
 }

@@ -170,6 +170,8 @@ pub(crate) fn json_object(
 pub enum Route {
     /// `POST /admin/run`: start a scrape run.
     Run,
+    /// `POST /admin/run/cancel`: end the running run as cancelled.
+    CancelRun,
     /// `GET /admin/status`: counts, runs, failures, backlog.
     Status,
     /// `POST /admin/enqueue`: bulk-add manual repos and queue them.
@@ -203,6 +205,7 @@ pub enum Routing {
 pub fn route(method: &str, path: &str) -> Routing {
     let (route, allow) = match path {
         "/admin/run" => (Route::Run, "POST"),
+        "/admin/run/cancel" => (Route::CancelRun, "POST"),
         "/admin/status" => (Route::Status, "GET"),
         "/admin/enqueue" => (Route::Enqueue, "POST"),
         "/admin/reprocess" => (Route::Reprocess, "POST"),

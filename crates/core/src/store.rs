@@ -820,6 +820,17 @@ pub fn fail_run(run_id: &str, error: &str, now_ms: i64) -> Statement {
     )
 }
 
+/// End a run as failed because its continuation `seq` was dead-lettered —
+/// only while the run still depends on it (its cursor is not past `seq`):
+/// a duplicate that dead-letters never fails the run that moved on.
+pub fn fail_run_at_seq(run_id: &str, seq: u32, error: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE scrape_runs SET status = 'failed', error = ?2, finished_at = ?3, lease_id = NULL \
+         WHERE id = ?1 AND status = 'running' AND COALESCE(json_extract(cursor, '$.seq'), 0) <= ?4",
+        vec![run_id.into(), error.into(), now_ms.into(), seq.into()],
+    )
+}
+
 /// Record a queue message that cannot be tied to a row, with its reason.
 /// The body is kept (bounded) so an operator can see what arrived.
 pub fn record_dead_letter(
@@ -873,7 +884,7 @@ pub struct ProcIssueRow {
     pub prompt_version: Option<String>,
     pub processing_status: String,
     pub attempts: i64,
-    /// [`crate::process::analysed_text_hash`] of the title and body the stored
+    /// [`crate::hash::analysed_text_hash`] of the title and body the stored
     /// analysis was made from.
     #[serde(default)]
     pub body_hash: Option<String>,
@@ -981,7 +992,7 @@ pub fn complete_repo(r: &RepoResult, now_ms: i64) -> Statement {
 pub struct IssueResult {
     pub id: i64,
     pub body: String,
-    /// [`crate::process::analysed_text_hash`] of the title and body analysed.
+    /// [`crate::hash::analysed_text_hash`] of the title and body analysed.
     pub body_hash: String,
     pub intro: String,
     pub difficulty: i64,

@@ -1,4 +1,4 @@
-//! The command line: global options, the five commands and their flags.
+//! The command line: global options, the six commands and their flags.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +40,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Start a scrape run and follow it until it finishes.
     Run(RunArgs),
+    /// Cancel the scrape run in progress (it ends failed, "cancelled by an operator").
+    Cancel,
     /// Add repos to the list the scraper follows.
     Enqueue(EnqueueArgs),
     /// Queue items for processing again.

@@ -119,6 +119,7 @@ pub fn execute(cli: &Cli) -> Result<(), OpsError> {
     match &cli.command {
         Command::Status(args) => status(&client, args, &out),
         Command::Run(args) => run(&client, args, &out),
+        Command::Cancel => cancel(&client, &out),
         Command::Enqueue(args) => enqueue(&client, args, &out),
         Command::Reprocess(args) => reprocess(&client, args, &out),
         Command::Logs(args) => logs(&client, args, &out),
@@ -161,6 +162,17 @@ fn run(client: &AdminClient, args: &RunArgs, out: &Output) -> Result<(), OpsErro
         out.note(&format!("started run {run_id}"))?;
     }
     follow_run(client, &run_id, args, out)
+}
+
+fn cancel(client: &AdminClient, out: &Output) -> Result<(), OpsError> {
+    let (status, reply) = client.post_json("/admin/run/cancel", &json!({}), &[409])?;
+    if out.json {
+        return out.json(&reply);
+    }
+    match reply.get("run_id").and_then(Value::as_str) {
+        Some(run_id) if status == 200 => out.note(&format!("cancelled run {run_id}")),
+        _ => out.note("no run is in progress: nothing to cancel"),
+    }
 }
 
 /// Poll `/admin/status` until the run ends (and, with `--wait-processing`,
