@@ -43,6 +43,8 @@ const ASSUMED_SEND_MS: f64 = 30.0;
 /// Linear means per-repo cost within this fraction of the 222-repo figure.
 const LINEAR_TOLERANCE: f64 = 0.15;
 
+mod cost;
+
 const SCRAPER_TOKEN: &str = "bench-scraper-token";
 const PROCESSOR_TOKEN: &str = "bench-processor-token";
 
@@ -723,8 +725,11 @@ fn render(raw: &Value, h: &Header) -> Rendered {
         (m.0 / mr - 1.0).abs() <= LINEAR_TOLERANCE && (m.1 / mi - 1.0).abs() <= LINEAR_TOLERANCE
     });
     let all_linear = points.iter().all(|p| linear(p).2) && marginal_ok;
-    let day = CostDay::new(full, unchanged, changed);
-    let upgrades = scraper_var(&repo_root(), "AI_UPGRADES_PER_RUN", 20.0);
+    let week = cost::AiWeek::from_runs(full, changed, &repo_root());
+    let mut day = CostDay::new(full, unchanged, changed);
+    // AI under the daily cap: the simulated week's first and last days.
+    day.first[3] = week.first_day_neurons();
+    day.steady[3] = week.steady_neurons();
 
     let _ = writeln!(w, "## Headline\n");
     let _ = writeln!(w, "| figure | value | target | |");
@@ -858,6 +863,21 @@ fn render(raw: &Value, h: &Header) -> Rendered {
         ),
         "within the free allocations",
         yes(day.fits(true) && day.fits(false)),
+    );
+    let (snapshot_status, steady_status) = cost::headline_status(&week);
+    head(
+        w,
+        "AI: days to analyse the snapshot once (free allocation)",
+        week.snapshot_days_text(),
+        "≤ 3 days, 2 runs a day",
+        snapshot_status,
+    );
+    head(
+        w,
+        "AI: neurons on a steady day",
+        week.steady_text(),
+        "≤ 5,000; no day over the cap",
+        steady_status,
     );
     let _ = writeln!(w);
 
@@ -1271,9 +1291,9 @@ fn render(raw: &Value, h: &Header) -> Rendered {
          row plus up to 4 issue indexes, is the upper bound shown); D1 rows read is estimated \
          from what the statements scan (list sync reads every repo, each step its repos and \
          their stored issues, each drain round the pending outbox, each processor batch its \
-         rows twice); AI neurons are the processor's own estimate from token usage \
-         (`contribot_core::ai::estimate_neurons`, @cf/meta/llama-3.1-8b-instruct rates); R2 \
-         writes are one log object per invocation (Class A).\n"
+         rows twice); AI neurons are the first and last days of the simulated \
+         week under the daily cap (below; the runs themselves lift the cap to price every \
+         call); R2 writes are one log object per invocation (Class A).\n"
     );
     let _ = writeln!(
         w,
@@ -1316,11 +1336,7 @@ fn render(raw: &Value, h: &Header) -> Rendered {
                 a.what,
                 thousands(day.first[i]),
                 thousands(a.per_day),
-                if a.what == "Workers AI neurons" {
-                    ai_backlog(full, upgrades, day.steady[3])
-                } else {
-                    "Only the first day; steady days fit.".to_string()
-                }
+                "Only the first day; steady days fit."
             );
         }
     }
@@ -1364,6 +1380,8 @@ fn render(raw: &Value, h: &Header) -> Rendered {
         );
     }
 
+    week.section(w);
+
     Rendered {
         markdown: md,
         table,
@@ -1395,30 +1413,6 @@ fn scraper_var(root: &Path, name: &str, default: f64) -> f64 {
         })
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Why the first day's AI does not fit, and how the backlog clears.
-fn ai_backlog(full: &Scenario, upgrades: f64, steady_neurons: f64) -> String {
-    let per_item = full.neurons / full.ai_calls.max(1.0);
-    let first_day_items = (10_000.0 / per_item.max(0.001)).floor();
-    let fallbacks = (full.messages - first_day_items).max(0.0);
-    format!(
-        "The first day analyses every repo and open issue once ({} AI calls, {:.1} neurons \
-         each on average; the simulator enforces no daily quota, so all of them ran). On \
-         Cloudflare the allocation covers about {} of them; at the quota error the processor \
-         stops calling AI for the invocation and stores labelled heuristic results \
-         (`heuristic-v1`, with the reason) for the other ~{}. Each later run hands \
-         `AI_UPGRADES_PER_RUN` = {} of those back to AI, so at 2 runs a day the backlog takes \
-         about {} days to upgrade (steady days use {} of the 10,000 neurons, leaving room for \
-         it); a larger `AI_UPGRADES_PER_RUN` or Workers Paid clears it sooner.",
-        thousands(full.ai_calls),
-        per_item,
-        thousands(first_day_items),
-        thousands(fallbacks),
-        upgrades,
-        thousands((fallbacks / (2.0 * upgrades.max(1.0))).ceil()),
-        thousands(steady_neurons),
-    )
 }
 
 /// The free-tier resources of a first and a steady day, in ALLOCATIONS order.
