@@ -174,7 +174,13 @@ pub(super) fn simulate_week(w: &WeekInputs) -> Vec<WeekDay> {
             let requeued = allowance.min(backlog).min(w.upgrades_per_run);
             let fresh_ai = admitted(fresh, fresh_cost, d.neurons, w.cap, w.worst_call);
             d.neurons += fresh_ai * fresh_cost;
-            let upgraded = admitted(requeued, w.snapshot_per_call, d.neurons, w.cap, w.worst_call);
+            let upgraded = admitted(
+                requeued,
+                w.snapshot_per_call,
+                d.neurons,
+                w.cap,
+                w.worst_call,
+            );
             d.neurons += upgraded * w.snapshot_per_call;
             let fell_back = fresh - fresh_ai;
             if day == 1 && fresh > 0.0 {
@@ -255,7 +261,10 @@ impl AiWeek {
     /// The day (1 = the first run's) by whose end every snapshot item has
     /// had its AI analysis; `None` within the week.
     pub(super) fn days_to_snapshot(&self) -> Option<u32> {
-        self.days.iter().find(|d| d.snapshot_left < 0.5).map(|d| d.day)
+        self.days
+            .iter()
+            .find(|d| d.snapshot_left < 0.5)
+            .map(|d| d.day)
     }
 
     /// The last day of the week: only the day's changes, no backlog.
@@ -348,7 +357,8 @@ impl AiWeek {
                 thousands(d.snapshot_left),
             );
         }
-        let _ = writeln!(
+        let _ =
+            writeln!(
             w,
             "\nThe whole snapshot is analysed once by AI by the end of day {}; a steady day uses \
              {} neurons; the busiest day {} of the {} cap. Upgrade days send their upgrades as \
