@@ -1,48 +1,49 @@
 //! Replays of other tools' GitHub request patterns against the simulator, so
 //! the simulator's counters can set them beside contribot's.
 //!
-//! Both read the same list (`data.json`, one request) and then, per listed
-//! GitHub repository:
+//! Each replay follows what its tool's code does, step by step, and sends
+//! the requests that code would send:
 //!
-//! - [`Pattern::TsOriginal`], contribot's TypeScript predecessor: one GraphQL
-//!   query for the listed label's open-issue count, one REST `languages`
-//!   call, REST issue pages (`/issues?labels=<label>&state=open&per_page=100&page=N`
-//!   until a short page), and one REST `GET /issues/{n}` for every issue that
-//!   was open at the previous replay and is not any more (the previous replay's
-//!   issue numbers are kept in a state file).
-//! - [`Pattern::GoodFirstIssue`], goodfirstissue.dev's documented "10 calls per
-//!   repo": `GET /repos/{o}/{r}` plus one `GET /issues?labels=<L>&state=open&per_page=100`
-//!   (first page only) for each of the nine beginner labels in
-//!   [`GFI_LABELS`].
+//! - [`Pattern::TsOriginal`], contribot's TypeScript predecessor
+//!   (ChadRosseau/cf_ai_contribot at 64fdd38): its cron scraper and its queue
+//!   consumer, with the state they keep in D1 (a state file here, so the
+//!   unchanged and changed reruns gate the way the original does). See
+//!   [`ts_original`] for the pattern and the lines it follows.
+//! - [`Pattern::GoodFirstIssue`], goodfirstissue.dev
+//!   (DeepSourceCorp/good-first-issue, `gfi/populate.py`): one repository
+//!   call, then one 10-issue call per label of its `data/labels.json`, with
+//!   its archived and inactivity skips and its rate limiter's
+//!   `GET /rate_limit` refreshes. See [`goodfirstissue`].
 //!
-//! Every request counts, redirects included (a renamed repo's 301 and its
-//! target are two requests, as on GitHub).
+//! Both read the same list, the simulator's awesome-for-beginners
+//! `data.json`, parsing its links with their own tool's pattern. Every
+//! request counts, redirects included: a renamed repository's 301 and its
+//! target are two requests, as on GitHub (workerd's `fetch` and Python's
+//! `requests` both follow them).
+//!
+//! The replay logic talks to a [`Transport`]: [`run`] uses HTTP against
+//! the simulator; tests use an in-memory world.
 
-use std::collections::{BTreeMap, BTreeSet};
+pub mod goodfirstissue;
+pub mod ts_original;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use contribot_core::list::parse_data_json;
-use reqwest::blocking::{Client, Response};
-use reqwest::header::{AUTHORIZATION, LOCATION, USER_AGENT};
+use reqwest::blocking::Client;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, USER_AGENT};
 use serde::Serialize;
-use serde_json::{json, Value};
 
-/// The beginner labels the goodfirstissue.dev replay asks for, one issues
-/// call each.
-pub const GFI_LABELS: [&str; 9] = [
-    "good first issue",
-    "good-first-issue",
-    "beginner",
-    "easy",
-    "help wanted",
-    "first-timers-only",
-    "up-for-grabs",
-    "starter",
-    "low-hanging-fruit",
-];
+pub use goodfirstissue::GFI_LABELS;
+pub use ts_original::TsState;
 
-const LIST_PATH: &str = "/raw/MunGell/awesome-for-beginners/main/data.json";
+/// Where the simulator serves the list (its stand-in for
+/// raw.githubusercontent.com).
+pub const LIST_PATH: &str = "/raw/MunGell/awesome-for-beginners/main/data.json";
+
+/// Redirects followed before giving up (workerd's `fetch` follows 20).
+const MAX_REDIRECTS: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -63,12 +64,23 @@ impl Pattern {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
-    #[error("request to {url} failed: {source}")]
-    Http { url: String, source: reqwest::Error },
+    #[error("request to {url} failed: {reason}")]
+    Http { url: String, reason: String },
     #[error("the list at {url} is unusable: {reason}")]
     List { url: String, reason: String },
     #[error("state file {path}: {reason}")]
     State { path: String, reason: String },
+    #[error("{url}: more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects { url: String },
+    #[error("the simulator's clock is unreadable: {reason}")]
+    Clock { reason: String },
+    /// The tool paces itself under GitHub's per-minute secondary limits
+    /// and the replay does not, so a refusal would skew the figures.
+    #[error(
+        "{target}: refused by a secondary rate limit; lift the simulator's per-minute \
+         limits for the replay (POST /_sim/limits)"
+    )]
+    SecondaryLimited { target: String },
 }
 
 /// What a replay did, by its own count (the simulator's counters are the
@@ -76,128 +88,331 @@ pub enum PeerError {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PeerReport {
     pub pattern: Option<Pattern>,
+    /// GitHub repositories the tool's own link pattern found in the list.
     pub repos: usize,
+    /// Every request sent to the simulator, redirect hops included.
     pub requests: u64,
+    /// The requests the tool itself would send to GitHub: `requests` less
+    /// the list read when the tool reads its list from its own checkout
+    /// (goodfirstissue.dev).
+    pub github_requests: u64,
     /// Requests by kind: `list`, `graphql`, `rest:repo`, `rest:languages`,
-    /// `rest:issues`, `rest:issue`, `redirect`.
+    /// `rest:issues`, `rest:issue`, `rest:rate_limit`, and `redirect` for
+    /// each hop after a 3xx.
     pub by_kind: BTreeMap<String, u64>,
+    pub by_status: BTreeMap<u16, u64>,
     /// GraphQL points spent, from the last answer's `x-ratelimit-used`
     /// (a fresh token starts at 0).
     pub graphql_points: u64,
-    /// Issues that vanished since the previous replay (one GET each).
-    pub disappeared: u64,
-    pub by_status: BTreeMap<u16, u64>,
+    /// What the tool decided, by name (`repos_queued`, `issues_queued`,
+    /// `vanished_checks`, `skipped_archived`, …).
+    pub events: BTreeMap<String, u64>,
     pub duration_ms: u64,
 }
 
-struct Driver {
-    client: Client,
-    base: String,
-    token: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// One request as the tool sends it. `target` is a path with its query
+/// (`/repos/o/r/issues?…`) or an absolute URL (a `Location`, or a URL the
+/// tool took from an answer).
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: Method,
+    pub target: &'a str,
+    pub body: Option<&'a str>,
+}
+
+/// What came back.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub status: u16,
+    pub location: Option<String>,
+    /// `x-ratelimit-used`, when present.
+    pub ratelimit_used: Option<u64>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+/// Sends one request and returns the answer as is (no redirect following).
+pub trait Transport {
+    fn send(&mut self, request: &Request<'_>) -> Result<Reply, PeerError>;
+}
+
+/// What one replay needs besides the transport.
+pub enum Replay<'s> {
+    /// The TypeScript original, with the D1 state it keeps between runs.
+    TsOriginal { state: &'s mut TsState },
+    /// goodfirstissue.dev; `now` (Unix seconds) stands in for its
+    /// `datetime.now()`, the instant the upstream's data speaks about.
+    GoodFirstIssue { now: i64 },
+}
+
+/// A transport plus the counts: follows GET redirects and counts each hop.
+pub struct Session<'t> {
+    transport: &'t mut dyn Transport,
     report: PeerReport,
 }
 
-impl Driver {
-    fn send(
-        &mut self,
-        kind: &str,
-        build: impl Fn(&Client, &str) -> reqwest::blocking::RequestBuilder,
-        path: &str,
-    ) -> Result<Response, PeerError> {
-        let mut url = format!("{}{}", self.base, path);
-        let mut kind = kind.to_string();
-        for _ in 0..4 {
-            let response = build(&self.client, &url)
-                .header(USER_AGENT, "contribot-bench-peer/0.1")
-                .send()
-                .map_err(|source| PeerError::Http {
-                    url: url.clone(),
-                    source,
-                })?;
-            self.report.requests += 1;
-            *self.report.by_kind.entry(kind.clone()).or_default() += 1;
-            *self
-                .report
-                .by_status
-                .entry(response.status().as_u16())
-                .or_default() += 1;
-            if response.status().is_redirection() {
-                if let Some(location) = response.headers().get(LOCATION) {
-                    let location = location.to_str().unwrap_or_default();
-                    url = if location.starts_with("http") {
-                        location.to_string()
-                    } else {
-                        format!("{}{}", self.base, location)
-                    };
-                    kind = "redirect".into();
-                    continue;
-                }
-            }
-            return Ok(response);
-        }
-        Err(PeerError::List {
-            url,
-            reason: "too many redirects".into(),
-        })
-    }
-
-    fn get(&mut self, kind: &str, path: &str) -> Result<Response, PeerError> {
-        let auth = format!("token {}", self.token);
-        self.send(
-            kind,
-            move |c, url| c.get(url).header(AUTHORIZATION, auth.clone()),
-            path,
-        )
-    }
-
-    fn graphql(&mut self, body: &Value) -> Result<Response, PeerError> {
-        let auth = format!("bearer {}", self.token);
-        let body = body.to_string();
-        let response = self.send(
-            "graphql",
-            move |c, url| {
-                c.post(url)
-                    .header(AUTHORIZATION, auth.clone())
-                    .header("content-type", "application/json")
-                    .body(body.clone())
+impl<'t> Session<'t> {
+    fn new(transport: &'t mut dyn Transport, pattern: Pattern) -> Session<'t> {
+        Session {
+            transport,
+            report: PeerReport {
+                pattern: Some(pattern),
+                ..PeerReport::default()
             },
-            "/graphql",
-        )?;
-        if let Some(used) = response
-            .headers()
-            .get("x-ratelimit-used")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-        {
+        }
+    }
+
+    fn count(&mut self, kind: &str, target: &str, reply: &Reply) -> Result<(), PeerError> {
+        self.report.requests += 1;
+        self.report.github_requests += 1;
+        *self.report.by_kind.entry(kind.to_string()).or_default() += 1;
+        *self.report.by_status.entry(reply.status).or_default() += 1;
+        let refused = matches!(reply.status, 403 | 429)
+            && reply
+                .body
+                .to_ascii_lowercase()
+                .contains("secondary rate limit");
+        if refused {
+            return Err(PeerError::SecondaryLimited {
+                target: target.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A GET, following redirects as `fetch` and `requests` do; the first
+    /// hop counts under `kind`, the others under `redirect`.
+    pub fn get(&mut self, kind: &str, target: &str) -> Result<Reply, PeerError> {
+        let mut target = target.to_string();
+        let mut kind = kind;
+        for _ in 0..=MAX_REDIRECTS {
+            let reply = self.transport.send(&Request {
+                method: Method::Get,
+                target: &target,
+                body: None,
+            })?;
+            self.count(kind, &target, &reply)?;
+            match (&reply.location, reply.status) {
+                (Some(location), 301 | 302 | 303 | 307 | 308) => {
+                    target = location.clone();
+                    kind = "redirect";
+                }
+                _ => return Ok(reply),
+            }
+        }
+        Err(PeerError::TooManyRedirects { url: target })
+    }
+
+    /// A GraphQL POST (never redirected on GitHub).
+    pub fn graphql(&mut self, body: &str) -> Result<Reply, PeerError> {
+        let reply = self.transport.send(&Request {
+            method: Method::Post,
+            target: "/graphql",
+            body: Some(body),
+        })?;
+        self.count("graphql", "/graphql", &reply)?;
+        if let Some(used) = reply.ratelimit_used {
             self.report.graphql_points = used;
         }
-        Ok(response)
+        Ok(reply)
     }
 
-    /// The issue numbers of a REST issues page, if it is a JSON array.
-    fn issue_numbers(response: Response) -> Option<Vec<i64>> {
-        if !response.status().is_success() {
-            return None;
+    /// Marks the last `kind` request as one the tool would not have sent
+    /// to GitHub (a stand-in for a file it reads from its checkout).
+    fn not_github(&mut self) {
+        self.report.github_requests -= 1;
+    }
+
+    pub fn note(&mut self, event: &str) {
+        *self.report.events.entry(event.to_string()).or_default() += 1;
+    }
+
+    /// Reads the list; any answer but a 2xx is an error.
+    fn list(&mut self) -> Result<String, PeerError> {
+        let reply = self.get("list", LIST_PATH)?;
+        if !reply.is_success() {
+            return Err(PeerError::List {
+                url: LIST_PATH.into(),
+                reason: format!("HTTP {}", reply.status),
+            });
         }
-        let page: Value = response.json().ok()?;
-        Some(
-            page.as_array()?
-                .iter()
-                .filter_map(|i| i.get("number").and_then(Value::as_i64))
-                .collect(),
-        )
+        Ok(reply.body)
     }
 }
 
-const LABEL_COUNT_QUERY: &str = "query LabelCount($o: String!, $n: String!, $l: String!) {
-  repository(owner: $o, name: $n) { label(name: $l) { issues(states: [OPEN]) { totalCount } } }
-}";
+/// The `repositories` entries of a `data.json`.
+fn list_entries(text: &str) -> Result<Vec<serde_json::Value>, PeerError> {
+    let root: serde_json::Value = serde_json::from_str(text).map_err(|e| PeerError::List {
+        url: LIST_PATH.into(),
+        reason: e.to_string(),
+    })?;
+    match root.get("repositories") {
+        Some(serde_json::Value::Array(entries)) => Ok(entries.clone()),
+        _ => Err(PeerError::List {
+            url: LIST_PATH.into(),
+            reason: "no `repositories` array".into(),
+        }),
+    }
+}
 
-/// Percent-encodes a query-string value (RFC 3986 unreserved kept).
-pub fn encode(value: &str) -> String {
+/// Runs one replay over `transport`.
+pub fn replay(transport: &mut dyn Transport, replay: Replay<'_>) -> Result<PeerReport, PeerError> {
+    let started = Instant::now();
+    let mut report = match replay {
+        Replay::TsOriginal { state } => {
+            let mut session = Session::new(transport, Pattern::TsOriginal);
+            ts_original::replay(&mut session, state)?;
+            session.report
+        }
+        Replay::GoodFirstIssue { now } => {
+            let mut session = Session::new(transport, Pattern::GoodFirstIssue);
+            goodfirstissue::replay(&mut session, now)?;
+            session.report
+        }
+    };
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Runs one replay of `pattern` against the simulator at `sim`. The TS
+/// original's state is read from and written back to `state` (none: a
+/// first run, not kept).
+pub fn run(
+    pattern: Pattern,
+    sim: &str,
+    token: &str,
+    state: Option<&Path>,
+) -> Result<PeerReport, PeerError> {
+    let mut transport = HttpTransport::new(sim, token)?;
+    match pattern {
+        Pattern::TsOriginal => {
+            let mut kept = TsState::load(state)?;
+            let report = replay(&mut transport, Replay::TsOriginal { state: &mut kept })?;
+            if let Some(path) = state {
+                kept.save(path)?;
+            }
+            Ok(report)
+        }
+        Pattern::GoodFirstIssue => {
+            let now = transport.sim_clock()?;
+            replay(&mut transport, Replay::GoodFirstIssue { now })
+        }
+    }
+}
+
+/// HTTP to the simulator, with the tool's token on every request
+/// (`token …` for REST, `bearer …` for GraphQL, as both tools send it).
+pub struct HttpTransport {
+    client: Client,
+    base: String,
+    token: String,
+}
+
+impl HttpTransport {
+    pub fn new(sim: &str, token: &str) -> Result<HttpTransport, PeerError> {
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| PeerError::Http {
+                url: sim.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(HttpTransport {
+            client,
+            base: sim.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        })
+    }
+
+    fn url(&self, target: &str) -> String {
+        if target.starts_with("http://") || target.starts_with("https://") {
+            target.to_string()
+        } else {
+            format!("{}{target}", self.base)
+        }
+    }
+
+    /// The simulator's "now" from its (uncounted) control API.
+    pub fn sim_clock(&self) -> Result<i64, PeerError> {
+        let url = format!("{}/_sim/truth", self.base);
+        let failed = |reason: String| PeerError::Clock { reason };
+        let truth: serde_json::Value = self
+            .client
+            .get(&url)
+            .send()
+            .and_then(|r| r.json())
+            .map_err(|e| failed(e.to_string()))?;
+        let clock = truth["clock"].as_str().unwrap_or_default();
+        parse_iso8601(clock).ok_or_else(|| failed(format!("`{clock}` is not a timestamp")))
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&mut self, request: &Request<'_>) -> Result<Reply, PeerError> {
+        let url = self.url(request.target);
+        let builder = match request.method {
+            Method::Get => self
+                .client
+                .get(&url)
+                .header(AUTHORIZATION, format!("token {}", self.token)),
+            Method::Post => self
+                .client
+                .post(&url)
+                .header(AUTHORIZATION, format!("bearer {}", self.token))
+                .header(CONTENT_TYPE, "application/json")
+                .body(request.body.unwrap_or_default().to_string()),
+        };
+        let failed = |e: reqwest::Error| PeerError::Http {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
+        let response = builder
+            .header(USER_AGENT, "contribot-bench-peer/0.1")
+            .send()
+            .map_err(failed)?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let location = header(LOCATION.as_str());
+        let ratelimit_used = header("x-ratelimit-used").and_then(|v| v.parse().ok());
+        let status = response.status().as_u16();
+        let body = response.text().map_err(failed)?;
+        Ok(Reply {
+            status,
+            location,
+            ratelimit_used,
+            body,
+        })
+    }
+}
+
+/// JavaScript's `encodeURIComponent`: UTF-8 bytes percent-encoded except
+/// `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
+pub fn encode_uri_component(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -206,125 +421,37 @@ pub fn encode(value: &str) -> String {
     out
 }
 
-/// Previous replay's open issues: `"owner/name" -> numbers`.
-type Seen = BTreeMap<String, BTreeSet<i64>>;
-
-fn load_state(path: Option<&Path>) -> Result<Seen, PeerError> {
-    let Some(path) = path else {
-        return Ok(Seen::new());
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| PeerError::State {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Seen::new()),
-        Err(e) => Err(PeerError::State {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        }),
-    }
-}
-
-/// Runs one replay of `pattern` against the simulator at `sim`.
-pub fn run(
-    pattern: Pattern,
-    sim: &str,
-    token: &str,
-    state: Option<&Path>,
-) -> Result<PeerReport, PeerError> {
-    let started = Instant::now();
-    let client = Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|source| PeerError::Http {
-            url: sim.to_string(),
-            source,
-        })?;
-    let mut d = Driver {
-        client,
-        base: sim.trim_end_matches('/').to_string(),
-        token: token.to_string(),
-        report: PeerReport {
-            pattern: Some(pattern),
-            ..PeerReport::default()
-        },
-    };
-    let list_url = format!("{}{LIST_PATH}", d.base);
-    let text = d
-        .get("list", LIST_PATH)?
-        .text()
-        .map_err(|source| PeerError::Http {
-            url: list_url.clone(),
-            source,
-        })?;
-    let list = parse_data_json(&text).map_err(|e| PeerError::List {
-        url: list_url,
-        reason: e.to_string(),
-    })?;
-    d.report.repos = list.repos.len();
-    let previous = load_state(state)?;
-    let mut seen = Seen::new();
-    for repo in &list.repos {
-        let (owner, name) = (repo.slug.owner.as_str(), repo.slug.name.as_str());
-        let base = format!("/repos/{owner}/{name}");
-        match pattern {
-            Pattern::TsOriginal => {
-                let label = repo.labels.first().cloned().unwrap_or_default();
-                d.graphql(&json!({
-                    "query": LABEL_COUNT_QUERY,
-                    "variables": {"o": owner, "n": name, "l": label},
-                }))?;
-                d.get("rest:languages", &format!("{base}/languages"))?;
-                let mut numbers = BTreeSet::new();
-                for page in 1.. {
-                    let path = format!(
-                        "{base}/issues?labels={}&state=open&per_page=100&page={page}",
-                        encode(&label)
-                    );
-                    let response = d.get("rest:issues", &path)?;
-                    match Driver::issue_numbers(response) {
-                        Some(found) => {
-                            let short = found.len() < 100;
-                            numbers.extend(found);
-                            if short {
-                                break;
-                            }
-                        }
-                        None => break,
-                    }
-                }
-                let key = format!("{owner}/{name}");
-                if let Some(before) = previous.get(&key) {
-                    for gone in before.difference(&numbers) {
-                        d.report.disappeared += 1;
-                        d.get("rest:issue", &format!("{base}/issues/{gone}"))?;
-                    }
-                }
-                seen.insert(key, numbers);
-            }
-            Pattern::GoodFirstIssue => {
-                d.get("rest:repo", &base)?;
-                for label in GFI_LABELS {
-                    let path = format!(
-                        "{base}/issues?labels={}&state=open&per_page=100",
-                        encode(label)
-                    );
-                    d.get("rest:issues", &path)?;
-                }
-            }
+/// `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)` as Unix seconds.
+pub fn parse_iso8601(text: &str) -> Option<i64> {
+    let (date, time) = text.trim().split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (clock, offset) = match time.strip_suffix('Z') {
+        Some(clock) => (clock, 0),
+        None => {
+            let at = time.rfind(['+', '-'])?;
+            let (clock, off) = time.split_at(at);
+            let (h, mi) = off[1..].split_once(':')?;
+            let secs = h.parse::<i64>().ok()? * 3600 + mi.parse::<i64>().ok()? * 60;
+            (clock, if off.starts_with('-') { -secs } else { secs })
         }
+    };
+    let mut t = clock
+        .split('.')
+        .next()?
+        .splitn(3, ':')
+        .map(|p| p.parse::<i64>().ok());
+    let (h, mi, s) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
     }
-    if let (Some(path), Pattern::TsOriginal) = (state, pattern) {
-        let text = serde_json::to_string(&seen).expect("state serialises");
-        std::fs::write(path, text).map_err(|e| PeerError::State {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    }
-    d.report.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(d.report)
+    // Howard Hinnant's days-from-civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + s - offset)
 }
 
 #[cfg(test)]
@@ -332,10 +459,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_are_percent_encoded_for_the_query_string() {
-        assert_eq!(encode("good first issue"), "good%20first%20issue");
-        assert_eq!(encode("Difficulty/1:Easy"), "Difficulty%2F1%3AEasy");
-        assert_eq!(encode("up-for-grabs"), "up-for-grabs");
+    fn labels_are_encoded_as_encode_uri_component_does() {
+        assert_eq!(
+            encode_uri_component("good first issue"),
+            "good%20first%20issue"
+        );
+        assert_eq!(
+            encode_uri_component("Good First Issue, Difficulty/1:Easy"),
+            "Good%20First%20Issue%2C%20Difficulty%2F1%3AEasy"
+        );
+        assert_eq!(
+            encode_uri_component("up-for-grabs (easy!)"),
+            "up-for-grabs%20(easy!)"
+        );
+        assert_eq!(encode_uri_component("débutant"), "d%C3%A9butant");
     }
 
     #[test]
@@ -346,5 +483,17 @@ mod tests {
             Some(Pattern::GoodFirstIssue)
         );
         assert_eq!(Pattern::parse("other"), None);
+    }
+
+    #[test]
+    fn timestamps_parse_to_unix_seconds() {
+        assert_eq!(parse_iso8601("2024-05-01T12:00:00Z"), Some(1_714_564_800));
+        assert_eq!(
+            parse_iso8601("2024-05-01T14:00:00+02:00"),
+            Some(1_714_564_800)
+        );
+        assert_eq!(parse_iso8601("1970-01-01T00:00:00.5Z"), Some(0));
+        assert_eq!(parse_iso8601("yesterday"), None);
+        assert_eq!(parse_iso8601("2024-13-01T00:00:00Z"), None);
     }
 }
