@@ -1,6 +1,6 @@
 //! A realistic scrape step, built deterministically: the GraphQL answer for
 //! one query of `repos` repositories with `issues_per_repo` labelled open
-//! issues each (bodies included), the stored repo rows and the stored issue
+//! issues each (metadata only, as the scrape query asks), the stored repo rows and the stored issue
 //! hashes, half of the repos and half of the issues unchanged.
 //!
 //! The answer has the shape `contribot_core::github::decode_scrape` expects
@@ -31,29 +31,10 @@ pub struct StepFixture {
 struct FixtureIssue {
     number: i64,
     title: String,
-    body: String,
     labels: Vec<String>,
     assignees: i64,
     comments: i64,
     updated_at: String,
-}
-
-/// A few hundred bytes of issue body, like a real bug report.
-fn body(repo: usize, number: i64) -> String {
-    let mut text = format!(
-        "### Describe the bug\n\nWhen opening the settings page of module {repo}, the \
-         toggle for option {number} does not persist after a reload.\n\n### Steps to reproduce\n\n"
-    );
-    for step in 1..=4 {
-        text.push_str(&format!(
-            "{step}. Go to `src/module_{repo}/settings.rs` and look at `apply_{number}_{step}`\n"
-        ));
-    }
-    text.push_str(
-        "\n### Expected behaviour\n\nThe value is saved and shown again. A good first issue: \
-         the fix is probably a missing call to `save()`; tests live in `tests/settings.rs`.\n",
-    );
-    text
 }
 
 fn issues_of(repo: usize, per_repo: usize) -> Vec<FixtureIssue> {
@@ -63,7 +44,6 @@ fn issues_of(repo: usize, per_repo: usize) -> Vec<FixtureIssue> {
             FixtureIssue {
                 number,
                 title: format!("Settings toggle {number} does not persist in module {repo}"),
-                body: body(repo, number),
                 labels: vec![LABEL.to_string(), "bug".to_string()],
                 assignees: (k % 2) as i64,
                 comments: (k % 5) as i64,
@@ -96,7 +76,7 @@ pub fn step_fixture(repos: usize, issues_per_repo: usize) -> StepFixture {
                 json!({
                     "number": x.number,
                     "title": x.title,
-                    "body": x.body,
+                    "lastEditedAt": null,
                     "url": format!("https://github.com/{owner}/{name}/issues/{}", x.number),
                     "state": "OPEN",
                     "createdAt": "2024-03-01T09:00:00Z",
@@ -104,6 +84,7 @@ pub fn step_fixture(repos: usize, issues_per_repo: usize) -> StepFixture {
                     "labels": {"nodes": x.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()},
                     "assignees": {"totalCount": x.assignees},
                     "comments": {"totalCount": x.comments},
+                    "closedByPullRequestsReferences": {"totalCount": 0},
                 })
             })
             .collect();
@@ -151,27 +132,28 @@ pub fn step_fixture(repos: usize, issues_per_repo: usize) -> StepFixture {
             upstream_status: "ok".into(),
             state_hash: state_hash.clone(),
             content_hash: state_hash,
+            scrape_failures: 0,
         });
         for (k, x) in issues.iter().enumerate() {
-            let current = hash::issue_hash(&IssueHashInput {
+            let input = IssueHashInput {
                 title: &x.title,
-                body: &x.body,
                 state: "open",
                 labels: &x.labels,
                 assignee_count: x.assignees,
                 comment_count: x.comments,
+                linked_pr_count: 0,
+                created_at: "2024-03-01T09:00:00Z",
                 updated_at: &x.updated_at,
-            })
-            .0;
+                last_edited_at: None,
+                availability: "ok",
+            };
+            let current = hash::issue_state_hash(&input).0;
             let stale = k % 2 == 1;
             known.push(IssueHashRow {
                 repo_id: id,
                 number: x.number,
-                content_hash: if stale {
-                    format!("stale-{current}")
-                } else {
-                    current
-                },
+                state_hash: Some(if stale { format!("stale-{current}") } else { current }),
+                content_hash: hash::issue_content_hash(&input).0,
                 state: "open".into(),
             });
         }
@@ -197,7 +179,7 @@ pub fn run_step(fixture: &StepFixture) -> StepPlan {
     for (w, outcome) in work.iter_mut().zip(answer.repos) {
         w.absorb(outcome);
     }
-    scrape::plan_step(&work, &fixture.known, NOW_MS)
+    scrape::plan_step(&work, &fixture.known, NOW_MS, scrape::DEFAULT_INACTIVE_AFTER_DAYS)
 }
 
 #[cfg(test)]
@@ -208,8 +190,8 @@ mod tests {
     fn a_step_over_the_fixture_completes_every_repo_and_writes_only_the_changes() {
         let fixture = step_fixture(25, 10);
         assert!(
-            fixture.response.body.len() > 100_000,
-            "bodies make it realistic"
+            fixture.response.body.len() > 50_000,
+            "250 issues of metadata, as the scrape query returns them"
         );
         let plan = run_step(&fixture);
         assert_eq!(plan.done, 25);
