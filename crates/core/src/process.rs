@@ -684,7 +684,7 @@ pub struct IssueTask {
     pub row: ProcIssueRow,
     pub ctx: RepoContext,
     pub meta: IssueMeta,
-    /// [`analysed_text_hash`] of the fetched title and body.
+    /// [`hash::analysed_text_hash`] of the fetched title and body.
     pub text_hash: String,
 }
 
@@ -764,7 +764,7 @@ fn triage_issue(
                 .with(store::close_issue_processed(row.id, attempts, now), false),
         );
     }
-    let text_hash = analysed_text_hash(&meta.title, &meta.body);
+    let text_hash = hash::analysed_text_hash(&meta.title, &meta.body).0;
     if analysis_still_stands(&row, &text_hash, mode) {
         let write = store::keep_issue_analysis(row.id, &row.content_hash, &meta.body, attempts, now);
         return Next::Settle(Settled::ack(Outcome::Reused).with(write, true));
@@ -775,11 +775,6 @@ fn triage_issue(
         meta,
         text_hash,
     }))
-}
-
-/// What an issue's analysis reads, hashed: its title and the fetched body.
-pub fn analysed_text_hash(title: &str, body: &str) -> String {
-    hash::text_hash(&json!(["analysed/v1", title, body]).to_string()).0
 }
 
 /// The stored analysis was made from exactly this text with this prompt,

@@ -19,7 +19,7 @@ use contribot_core::platform::{Metered, Platform, QueueName};
 use contribot_core::process::{
     self, AiBinding, AiMode, BatchReport, Decision, Delivery, Outcome, Pacing, ProcessConfig,
 };
-use contribot_core::sql::Statement;
+use contribot_core::sql::{decode_packed, Statement};
 use contribot_core::store;
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -278,10 +278,12 @@ fn outcomes(report: &BatchReport) -> Vec<(Outcome, Decision)> {
 }
 
 fn outbox_keys(conn: &Connection) -> Vec<(String, Option<i64>, String)> {
-    // The outbox select is packed: one JSON text of every row.
-    let rows: Vec<store::OutboxRow> =
-        contribot_core::sql::decode_packed(&run(conn, &[store::outbox(100)]).remove(0)).unwrap();
-    rows.into_iter().map(|r| (r.kind, r.number, r.content_hash)).collect()
+    let rows = run(conn, &[store::outbox(100)]).remove(0);
+    decode_packed::<store::OutboxRow>(&rows)
+        .expect("outbox rows")
+        .into_iter()
+        .map(|r| (r.kind, r.number, r.content_hash))
+        .collect()
 }
 
 // ------------------------------------------------------------------ lost update
@@ -329,7 +331,7 @@ fn an_analysis_of_the_content_still_stored_lands_with_its_provenance_and_text_ha
     assert_eq!(row["title"], "Fix the typo", "the title stays the scraper's");
     assert_eq!(
         row["body_hash"],
-        process::analysed_text_hash("Fix the typo", "The label says volumne.")
+        hash::analysed_text_hash("Fix the typo", "The label says volumne.").0
     );
     assert!(outbox_keys(&local.conn).is_empty());
 }
@@ -496,41 +498,90 @@ fn on_its_last_delivery_an_item_ai_keeps_failing_gets_a_labelled_heuristic_resul
 
 // ------------------------------------------------------------------ GitHub failures
 
+/// An enrich answer where alias `i0` has no data and `error`, and `i1` is issue 2.
+fn one_alias_failing(error: Value) -> HttpResponse {
+    let body = json!({
+        "data": {"i0": null, "i1": issue_node(2, "Fix the typo", "Body.")},
+        "errors": [error]
+    });
+    status(200, &[], &body.to_string())
+}
+
 #[test]
-fn a_forbidden_repo_fails_alone_after_its_last_delivery_and_its_neighbours_complete() {
+fn a_forbidden_item_fails_at_once_with_githubs_reason_and_its_neighbour_completes() {
     let mut local = Local::new();
     let repo = seed_repo(&local.conn);
     seed_issue(&local.conn, repo, 1, "content-1");
     seed_issue(&local.conn, repo, 2, "content-2");
-    let answer = || {
-        let body = json!({
-            "data": {"i0": null, "i1": issue_node(2, "Fix the typo", "Body.")},
-            "errors": [{"type": "FORBIDDEN", "path": ["i0"], "message": "Resource protected by organization SAML enforcement."}]
-        });
-        status(200, &[], &body.to_string())
-    };
+    local.github.push_back(one_alias_failing(json!({
+        "type": "FORBIDDEN", "path": ["i0"],
+        "message": "Resource protected by organization SAML enforcement. You must grant your Personal Access token access to this organization."
+    })));
+    let msgs = [issue_message(1, "content-1"), issue_message(2, "content-2")];
+    let mut ai = ScriptedAi::default();
+    let (report, _) = process(&mut local, &mut ai, &config(binding()), &msgs);
+    assert_eq!(
+        outcomes(&report),
+        vec![(Outcome::Failed, Decision::Ack), (Outcome::Completed, Decision::Ack)]
+    );
+    let row = issue_row(&local.conn, 1);
+    assert_eq!(row["processing_status"], "failed");
+    let reason = row["last_error"].as_str().unwrap();
+    assert!(reason.contains("FORBIDDEN") && reason.contains("SAML"), "GitHub's reason is kept: {reason}");
+    assert_eq!(issue_row(&local.conn, 2)["processing_status"], "completed");
+    assert_eq!(ai.calls, 1);
+}
+
+#[test]
+fn a_timed_out_alias_is_retried_with_backoff_then_fails_with_githubs_reason_on_its_last_delivery() {
+    let mut local = Local::new();
+    let repo = seed_repo(&local.conn);
+    seed_issue(&local.conn, repo, 1, "content-1");
+    seed_issue(&local.conn, repo, 2, "content-2");
+    let timeout = json!({
+        "path": ["i0"],
+        "message": "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug."
+    });
     let cfg = config(binding());
     let msgs = [issue_message(1, "content-1"), issue_message(2, "content-2")];
     let mut ai = ScriptedAi::default();
-    for delivery in 1..=4 {
-        local.github.push_back(answer());
+    let mut first = Vec::new();
+    for _ in 1..=4 {
+        local.github.push_back(one_alias_failing(timeout.clone()));
         let (report, _) = process(&mut local, &mut ai, &cfg, &msgs);
-        let first = &report.outcomes[0];
-        if delivery < 4 {
-            assert_eq!(first.outcome, Outcome::Retry, "delivery {delivery}");
-        } else {
-            assert_eq!((first.outcome, &first.decision), (Outcome::Failed, &Decision::Ack));
-        }
-        let second = &report.outcomes[1];
-        let expected = if delivery == 1 { Outcome::Completed } else { Outcome::SkippedUnchanged };
-        assert_eq!(second.outcome, expected, "delivery {delivery}");
+        first.push((report.outcomes[0].outcome, report.outcomes[0].decision.clone()));
     }
+    assert_eq!(
+        first,
+        vec![
+            (Outcome::Retry, Decision::Retry { delay_secs: 10 }),
+            (Outcome::Retry, Decision::Retry { delay_secs: 20 }),
+            (Outcome::Retry, Decision::Retry { delay_secs: 40 }),
+            (Outcome::Failed, Decision::Ack),
+        ]
+    );
     let row = issue_row(&local.conn, 1);
     assert_eq!(row["processing_status"], "failed");
     let reason = row["last_error"].as_str().unwrap();
     assert!(reason.starts_with("gave up after 4 deliveries"), "{reason}");
-    assert!(reason.contains("SAML"), "GitHub's reason is kept: {reason}");
-    assert_eq!(ai.calls, 1);
+    assert!(reason.contains("Something went wrong"), "GitHub's reason is kept: {reason}");
+    assert_eq!(ai.calls, 1, "the neighbour was analysed once and skipped after");
+}
+
+#[test]
+fn a_query_that_timed_out_as_a_whole_is_retried_not_failed() {
+    let mut local = Local::new();
+    let repo = seed_repo(&local.conn);
+    seed_issue(&local.conn, repo, 1, "content-1");
+    let data_null = json!({"data": null, "errors": [{"message": "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug. Please include `5C1A:3F2B` when reporting this issue."}]});
+    // Twice in place (the inline retries), a third time: back to the queue.
+    for _ in 0..3 {
+        local.github.push_back(status(200, &[], &data_null.to_string()));
+    }
+    let (report, _) = process(&mut local, &mut ScriptedAi::default(), &config(AiMode::Heuristic), &[issue_message(1, "content-1")]);
+    assert_eq!(report.github_requests, 3);
+    assert_eq!(outcomes(&report), vec![(Outcome::Retry, Decision::Retry { delay_secs: 10 })]);
+    assert_eq!(issue_row(&local.conn, 1)["processing_status"], "pending");
 }
 
 #[test]

@@ -349,9 +349,18 @@ async fn ask<P: Platform, B: AiBinding, A: Analysis>(
         let result = call_ai(p, binding, cfg, invocation, &input, &estimate, state, report).await?;
         let now = p.now_ms();
         let now_secs = (now / 1000) as u64;
+        let had_quota = state.quota_exhausted.is_some();
         match judge(task, result, cfg.ai.model(), state, attempts, last_delivery, now_secs) {
             Verdict::Answer(answer) => {
-                log_failure(log, now, A::KIND, &answer);
+                match &state.quota_exhausted {
+                    Some(m) if !had_quota => log.push(
+                        now,
+                        Level::Warn,
+                        "ai_quota_exhausted",
+                        fields([("message", json!(m))]),
+                    ),
+                    _ => log_failure(log, now, A::KIND, &answer),
+                }
                 return Ok(answer);
             }
             Verdict::Invalid(reason) => {
