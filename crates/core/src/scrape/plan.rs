@@ -53,9 +53,9 @@ pub fn availability(issue: &IssueMeta, repo: &RepoState, now_ms: i64, inactive_a
     }
 }
 
-/// Diff a step's answers against D1 and plan its writes. Failed repos do
-/// not block the cursor (they are retried after the main pass); deferred
-/// ones do (the next invocation starts at the first of them).
+/// Diff a step's answers against D1 and plan its writes. Failed and carried
+/// repos do not block the cursor (they are retried after the main pass);
+/// deferred ones do (the next invocation starts at the first of them).
 pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64, inactive_after_days: i64) -> StepPlan {
     let mut by_repo: BTreeMap<i64, Vec<&IssueHashRow>> = BTreeMap::new();
     for k in known {
@@ -75,7 +75,7 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64, inactiv
     for w in work {
         match &w.status {
             WorkStatus::Open | WorkStatus::Deferred(_) => blocked = true,
-            WorkStatus::Failed(_) => {}
+            WorkStatus::Failed(_) | WorkStatus::Carried(_) => {}
             WorkStatus::Missing(message) => {
                 plan.repos_skipped += 1;
                 if w.row.upstream_status != "not_found" {

@@ -53,6 +53,10 @@ pub enum WorkStatus {
     /// Its answer failed or came back partial: the cursor moves on and the
     /// repo is retried after the main pass, a bounded number of times.
     Failed(Failure),
+    /// Not finished here, and carried on the retry list so the cursor can
+    /// move past it: it is asked again (from its first page) after the main
+    /// pass, without spending an attempt.
+    Carried(String),
 }
 
 impl RepoWork {
@@ -257,8 +261,10 @@ async fn query_rounds<P: Platform>(
         }
         // The first query was sized by the step; each follow-up may bring a
         // whole page of issues per repo, so it takes what the allowance fits.
-        let fits = if round == 0 { k } else { k.min(ctx.allowance.issues_left / page) };
-        if fits == 0 || !p.budget.can_afford(2 + CLOSING_RESERVE) {
+        // The first unfinished repo of the step always continues, so every
+        // invocation finishes at least one repo whatever its size.
+        let fits = if round == 0 { k } else { k.min((ctx.allowance.issues_left / page).max(1)) };
+        if !p.budget.can_afford(2 + CLOSING_RESERVE) {
             defer_all(work, &open, "invocation allowance reached before its next page");
             return Ok(Rounds::Done);
         }
@@ -403,6 +409,7 @@ async fn step<P: Platform>(
 ) -> Result<Flow, PlatformError> {
     let mut work = size_step(repos, &known, ctx.allowance.issues_left);
     let rounds = query_rounds(p, ctx, &mut work).await?;
+    carry_deferred(&mut work, ctx.cursor.retry.len());
     let now = p.now_ms();
     let plan = plan_step(&work, &known, now, ctx.cfg.inactive_after_days);
     log_repo_outcomes(ctx, &work, now);
@@ -428,6 +435,25 @@ async fn step<P: Platform>(
     p.db(&statements).await?;
     log_step(ctx, &work, &plan, now);
     Ok(flow)
+}
+
+/// Repos carried on the retry list at most: the cursor travels in every
+/// continuation message (Queues: 128 KB per message).
+pub const MAX_CARRIED: usize = 200;
+
+/// Deferred repos go on the retry list (while it has room) so the cursor
+/// passes them; the rest stay deferred and hold the cursor.
+fn carry_deferred(work: &mut [RepoWork], carried_already: usize) {
+    let mut room = MAX_CARRIED.saturating_sub(carried_already);
+    for w in work.iter_mut() {
+        if let WorkStatus::Deferred(reason) = &w.status {
+            if room == 0 {
+                return;
+            }
+            room -= 1;
+            w.status = WorkStatus::Carried(reason.clone());
+        }
+    }
 }
 
 /// Keep the prefix of `repos` whose expected issues fit the allowance
@@ -474,10 +500,15 @@ fn rounds_flow(ctx: &mut Ctx<'_>, rounds: Rounds, plan: &StepPlan, repos: usize,
         Rounds::Done if pass == Pass::Main && plan.done < repos => {
             Flow::yield_now("invocation allowance reached mid-step")
         }
-        Rounds::Done if pass == Pass::Retry && !ctx.cursor.retry.is_empty() => Flow::Yield {
-            delay_secs: backoff_secs(ctx.cursor.retry.iter().map(|r| r.attempts).min().unwrap_or(1)),
-            reason: format!("{} repos to retry", ctx.cursor.retry.len()),
-        },
+        Rounds::Done if pass == Pass::Retry && !ctx.cursor.retry.is_empty() => {
+            // Carried repos continue at once; failed ones back off.
+            let failed = ctx.cursor.retry.iter().map(|r| r.attempts).filter(|&a| a > 0).min();
+            let carried = ctx.cursor.retry.iter().any(|r| r.attempts == 0);
+            Flow::Yield {
+                delay_secs: if carried { 0 } else { failed.map_or(0, backoff_secs) },
+                reason: format!("{} repos to retry", ctx.cursor.retry.len()),
+            }
+        }
         Rounds::Done => Flow::Next,
     }
 }
@@ -522,7 +553,13 @@ pub fn settle_failures(work: &[RepoWork], retry: &[RetryRepo], pass: Pass, now_m
                     });
                 }
             }
-            WorkStatus::Deferred(_) | WorkStatus::Open if pass == Pass::Retry && before > 0 => {
+            WorkStatus::Carried(reason) => out.retry.push(RetryRepo {
+                owner: w.row.owner.clone(),
+                name: w.row.name.clone(),
+                attempts: before,
+                reason: reason.clone(),
+            }),
+            WorkStatus::Deferred(_) | WorkStatus::Open if pass == Pass::Retry => {
                 out.retry.push(RetryRepo {
                     owner: w.row.owner.clone(),
                     name: w.row.name.clone(),
@@ -545,7 +582,9 @@ fn log_repo_outcomes(ctx: &mut Ctx<'_>, work: &[RepoWork], now: i64) {
         match &w.status {
             WorkStatus::Missing(m) => ctx.log(now, Level::Warn, "repo_not_found", fields([("repo", repo), ("message", json!(m))])),
             WorkStatus::Failed(f) => ctx.log(now, Level::Warn, "repo_failed", fields([("repo", repo), ("failure", json!(f))])),
-            WorkStatus::Deferred(r) => ctx.log(now, Level::Debug, "repo_deferred", fields([("repo", repo), ("reason", json!(r))])),
+            WorkStatus::Deferred(r) | WorkStatus::Carried(r) => {
+                ctx.log(now, Level::Debug, "repo_deferred", fields([("repo", repo), ("reason", json!(r))]))
+            }
             WorkStatus::Complete if w.resolution.as_ref().is_some_and(|r| !r.is_found()) => ctx.log(
                 now,
                 Level::Warn,
