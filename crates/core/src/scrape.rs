@@ -102,6 +102,9 @@ impl ScrapeConfig {
 pub struct Allowance {
     pub issues_left: usize,
     pub messages_left: usize,
+    /// Repos steps taken: one per invocation, so a step is never split into
+    /// smaller queries (fewer GitHub requests) and its CPU is bounded.
+    pub steps: u32,
 }
 
 impl Allowance {
@@ -109,6 +112,7 @@ impl Allowance {
         Allowance {
             issues_left: cfg.issues_per_invocation,
             messages_left: cfg.messages_per_invocation,
+            steps: 0,
         }
     }
 
@@ -122,7 +126,7 @@ impl Allowance {
     }
 
     pub fn exhausted(&self) -> bool {
-        self.issues_left == 0
+        self.issues_left == 0 || self.steps > 0
     }
 }
 

@@ -245,31 +245,26 @@ enum Rounds {
 }
 
 /// The first query, then follow-ups batched across repos, while the
-/// subrequest budget and the invocation's issue allowance last.
+/// subrequest budget lasts (the issue allowance sized the step).
 async fn query_rounds<P: Platform>(
     p: &mut Metered<'_, P>,
     ctx: &mut Ctx<'_>,
     work: &mut [RepoWork],
 ) -> Result<Rounds, PlatformError> {
     let k = ctx.cfg.repos_per_query;
-    let page = github::ISSUES_PAGE_SIZE as usize;
-    let mut round = 0;
     loop {
         let open: Vec<usize> = (0..work.len()).filter(|&i| work[i].next.is_some()).collect();
         if open.is_empty() {
             return Ok(Rounds::Done);
         }
-        // The first query was sized by the step; each follow-up may bring a
-        // whole page of issues per repo, so it takes what the allowance fits.
-        // The first unfinished repo of the step always continues, so every
-        // invocation finishes at least one repo whatever its size.
-        let fits = if round == 0 { k } else { k.min((ctx.allowance.issues_left / page).max(1)) };
+        // The allowance sized the step (its first query); follow-ups finish
+        // the repos already asked, so an answer in hand is never thrown
+        // away. Only the subrequest budget stops them.
         if !p.budget.can_afford(2 + CLOSING_RESERVE) {
-            defer_all(work, &open, "invocation allowance reached before its next page");
+            defer_all(work, &open, "subrequest budget reached before its next page");
             return Ok(Rounds::Done);
         }
-        round += 1;
-        let chunk: Vec<usize> = open.iter().copied().take(fits).collect();
+        let chunk: Vec<usize> = open.iter().copied().take(k).collect();
         let queries: Vec<RepoQuery> = chunk.iter().filter_map(|&i| work[i].next.clone()).collect();
         let answer = match graphql(p, ctx, &queries, 1).await? {
             Ok(answer) => answer,
@@ -300,10 +295,6 @@ async fn query_rounds<P: Platform>(
                 reason: "GraphQL rate limit nearly spent".into(),
             });
         }
-        let skipped: Vec<usize> = open.iter().copied().skip(chunk.len()).collect();
-        if !skipped.is_empty() {
-            defer_all(work, &skipped, "invocation allowance reached");
-        }
     }
 }
 
@@ -331,7 +322,7 @@ pub(super) async fn repos_step<P: Platform>(
         return Ok(Flow::yield_now("subrequest budget reached"));
     }
     if ctx.allowance.exhausted() {
-        return Ok(Flow::yield_now("CPU allowance of this invocation used"));
+        return Ok(Flow::yield_now("one step per invocation (CPU allowance)"));
     }
     let after = ctx.cursor.after();
     let first_step = after.is_none();
@@ -408,6 +399,7 @@ async fn step<P: Platform>(
     mut statements: Vec<Statement>,
 ) -> Result<Flow, PlatformError> {
     let mut work = size_step(repos, &known, ctx.allowance.issues_left);
+    ctx.allowance.steps += 1;
     let rounds = query_rounds(p, ctx, &mut work).await?;
     carry_deferred(&mut work, ctx.cursor.retry.len());
     let now = p.now_ms();
