@@ -48,9 +48,9 @@ pub const RESERVATION_TTL_MS: i64 = 20 * 60 * 1000;
 /// An invocation reserves this many worst-case calls at a time: one batch
 /// (10 messages) with one D1 statement, in the common case.
 pub const RESERVE_CALLS: f64 = 10.0;
-/// Neurons per call assumed before the ledger has any history: an issue
-/// analysis on [`super::DEFAULT_MODEL`] (about 900 prompt and 130 completion
-/// tokens; BENCHMARKS.md section 8 has the measured figure).
+/// Neurons per call assumed before the ledger has any history. An issue
+/// analysis on [`super::DEFAULT_MODEL`] costs about 6.3 on the simulator's
+/// snapshot (BENCHMARKS.md section 8); 8 errs towards fewer upgrades.
 pub const DEFAULT_NEURONS_PER_CALL: f64 = 8.0;
 /// The mean cost per call that sizes upgrades is taken over this many days.
 pub const HISTORY_DAYS: i64 = 7;
