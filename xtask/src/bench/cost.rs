@@ -149,6 +149,11 @@ fn admitted(n: f64, cost: f64, spent: f64, cap: f64, worst: f64) -> f64 {
     n.min((room / cost).floor() + 1.0)
 }
 
+/// A day of changes alone (no backlog): its neurons.
+fn steady_day(w: &WeekInputs) -> f64 {
+    admitted(w.steady_items, w.steady_per_call, 0.0, w.cap, w.worst_call) * w.steady_per_call
+}
+
 /// The week, day by day.
 pub(super) fn simulate_week(w: &WeekInputs) -> Vec<WeekDay> {
     let (mut backlog, mut snapshot_left) = (0.0_f64, 0.0_f64);
@@ -267,9 +272,9 @@ impl AiWeek {
             .map(|d| d.day)
     }
 
-    /// The last day of the week: only the day's changes, no backlog.
+    /// A day with no backlog left: its changes alone.
     pub(super) fn steady_neurons(&self) -> f64 {
-        self.days.last().map_or(0.0, |d| d.neurons)
+        steady_day(&self.inputs)
     }
 
     pub(super) fn first_day_neurons(&self) -> f64 {
@@ -432,7 +437,7 @@ impl AiWeek {
                 inputs.snapshot_per_call,
                 thousands(inputs.snapshot_per_call * self.full.calls),
                 snapshot_days,
-                thousands(days.last().map_or(0.0, |d| d.neurons)),
+                thousands(steady_day(&inputs)),
             );
         }
         let _ = writeln!(
@@ -480,8 +485,9 @@ mod tests {
         assert_eq!(days[1].upgrades, 766.0);
         assert_eq!(days[1].snapshot_left, 0.0);
         assert_eq!(days[1].neurons, 101.0 * 7.0 + 766.0 * 6.0);
-        // From day 3 only the changes: 707 neurons.
+        // From day 3 only the changes: 707 neurons, a steady day.
         assert_eq!(days[6].neurons, 707.0);
+        assert_eq!(steady_day(&inputs()), 707.0);
         assert!(days.iter().all(|d| d.neurons <= 9_000.0));
     }
 
