@@ -34,9 +34,6 @@ before(async () => {
       AI_DAILY_NEURON_CAP: String(CAP),
       // Workers AI's per-minute pacing; the simulator has no such limit.
       AI_CALLS_PER_MINUTE: "240000",
-      // The scraper's per-invocation CPU allowance in issues: with the default
-      // (600) a step of this snapshot never commits (reported to the lead).
-      ISSUES_PER_INVOCATION: "100000",
     },
     aiBinding: { module: "crates/upstream-sim/js/ai-binding.mjs", env: {} },
     simArgs: ["--ai-daily-neurons", "10000"],
