@@ -16,7 +16,8 @@ let p;
 let picked; // { comment, assignee, title, body, pr }: issues chosen by the test
 
 before(async () => {
-  p = await startPipeline({ seed: 42, vars: { AI_BACKEND: "binding" }, aiBinding: AI_BINDING });
+  // The pacing of AI calls (1 s apart per consumer) is shown by limits.test.mjs; here it would only wait.
+  p = await startPipeline({ seed: 42, vars: { AI_BACKEND: "binding", AI_CALLS_PER_MINUTE: "240000" }, aiBinding: AI_BINDING });
   const first = await runScrape(p);
   assert.equal(first.status, "completed", first.error);
   await waitDrained(p);
