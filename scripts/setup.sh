@@ -5,10 +5,12 @@
 #   - worker-build (pinned below), which turns a workers-rs crate into a Worker;
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock;
 #   - the npm devDependencies (wrangler, miniflare, Node 22, binaryen's
-#     wasm-opt, esbuild) from package-lock.json.
+#     wasm-opt, esbuild, playwright-core) from package-lock.json;
+#   - for the end-to-end suite: Debian's chromium (apt-get) and schemathesis
+#     in a venv at target/e2e-venv, pinned in tests/e2e/requirements.txt.
 #
 # It prints a line for each thing it installs and nothing when all is present.
-# Everything comes from crates.io and the npm registry: no step downloads a
+# Everything comes from crates.io, the npm registry, PyPI and Debian: no step downloads a
 # prebuilt binary from anywhere else (see docs/TOOLING.md).
 set -euo pipefail
 
@@ -76,4 +78,46 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" || ! -x node_modules/.bin/no
     say "installing npm packages (npm ci)"
     npm ci --no-audit --no-fund --loglevel=error
     echo "$want" >"$stamp"
+fi
+
+# 5. The e2e suite's browser and fuzzer: Debian's chromium (the page test
+#    drives it with playwright-core, an npm devDependency above) and
+#    schemathesis from PyPI, pinned in tests/e2e/requirements.txt, in a venv
+#    under target/.
+# Runs a command quietly; shows its output only when it fails.
+quietly() {
+    local log
+    log="$(mktemp)"
+    if ! "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
+}
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    say "installing chromium (apt-get, for the page's end-to-end test)"
+    sudo_cmd=()
+    if [[ "$(id -u)" != 0 ]]; then
+        command -v sudo >/dev/null || die "chromium is missing and installing it needs root (apt-get install chromium)"
+        sudo_cmd=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    quietly "${sudo_cmd[@]}" apt-get install -y --no-install-recommends chromium ||
+        { quietly "${sudo_cmd[@]}" apt-get update && quietly "${sudo_cmd[@]}" apt-get install -y --no-install-recommends chromium; } ||
+        die "apt-get install chromium failed"
+fi
+
+venv=target/e2e-venv
+venv_stamp="$venv/.contribot-requirements.sha256"
+want_requirements="$(sha256sum tests/e2e/requirements.txt | cut -d' ' -f1)"
+if [[ ! -x "$venv/bin/schemathesis" || ! -f "$venv_stamp" || "$(cat "$venv_stamp")" != "$want_requirements" ]]; then
+    say "installing schemathesis into $venv (pip, from tests/e2e/requirements.txt)"
+    command -v python3 >/dev/null || die "python3 not found: install Python 3.11 (apt-get install python3 python3-venv)"
+    rm -rf "$venv"
+    quietly python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+    quietly "$venv/bin/python" -m pip install --disable-pip-version-check --no-input --no-compile -r tests/e2e/requirements.txt ||
+        die "pip install -r tests/e2e/requirements.txt failed"
+    echo "$want_requirements" >"$venv_stamp"
 fi

@@ -5,6 +5,7 @@
 //! invocation at a time, and the admin API lets operators trigger and watch.
 
 mod admin;
+mod api;
 mod run;
 
 use worker::{
@@ -28,5 +29,8 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
+    if api::serves(&req.path()) {
+        return api::route(req, &env).await;
+    }
     admin::route(req, &env).await
 }
