@@ -33,6 +33,7 @@ mod list;
 mod mutation;
 mod neurons;
 mod prose;
+mod pulls;
 mod ratelimit;
 mod raw;
 mod rest;

@@ -59,6 +59,45 @@ pub enum MutationOp {
         number: u32,
         assignees: Vec<String>,
     },
+    /// Adds one login to the issue's assignees.
+    AddAssignee {
+        repo: String,
+        number: u32,
+        login: String,
+    },
+    /// A new comment: the comment count and `updatedAt` change.
+    CommentIssue {
+        repo: String,
+        number: u32,
+    },
+    /// A new pull request that closes `closes` when merged.
+    OpenPullRequest {
+        repo: String,
+        closes: Vec<u32>,
+        #[serde(default)]
+        title: Option<String>,
+        /// Linked by hand rather than by a closing keyword.
+        #[serde(default)]
+        user_linked: bool,
+        /// Stamp the referenced issues' `updatedAt` (GitHub adds a
+        /// cross-reference to their timelines).
+        #[serde(default = "yes")]
+        touch_issues: bool,
+    },
+    /// Merges an open PR; GitHub then closes the issues it references.
+    MergePullRequest {
+        repo: String,
+        number: u32,
+        #[serde(default = "yes")]
+        close_issues: bool,
+    },
+    /// Closes a PR without merging; its issues stay as they are.
+    ClosePullRequest {
+        repo: String,
+        number: u32,
+        #[serde(default)]
+        touch_issues: bool,
+    },
     RenameLabel {
         repo: String,
         from: String,
@@ -95,6 +134,10 @@ pub enum MutationOp {
         mode: ListBreak,
     },
     RestoreList,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What one operation touched.
@@ -209,6 +252,11 @@ impl Upstream<'_> {
                 } else if title.is_none() {
                     o.body = None;
                 }
+                // A body edit (given, or a new revision) is what `lastEditedAt`
+                // records; a title alone changes only `title` and `updatedAt`.
+                if body.is_some() || title.is_none() {
+                    o.last_edited = Some(now);
+                }
                 self.describe_issue(&mut applied, r, *number);
             }
             MutationOp::AddIssue {
@@ -246,6 +294,7 @@ impl Upstream<'_> {
                         })),
                         body: body.clone(),
                         assignees: Some(assignees.clone()),
+                        last_edited: None,
                     },
                 );
                 self.describe_issue(&mut applied, r, number);
@@ -294,6 +343,13 @@ impl Upstream<'_> {
                     .or_default()
                     .assignees = Some(assignees.clone());
                 self.describe_issue(&mut applied, r, *number);
+            }
+            MutationOp::AddAssignee { .. }
+            | MutationOp::CommentIssue { .. }
+            | MutationOp::OpenPullRequest { .. }
+            | MutationOp::MergePullRequest { .. }
+            | MutationOp::ClosePullRequest { .. } => {
+                self.apply_activity(index, op, now, &mut applied)?;
             }
             MutationOp::RenameLabel { repo, from, to } => {
                 let r = self.live_repo(index, repo)?;
@@ -449,6 +505,185 @@ impl Upstream<'_> {
         Ok((r, meta))
     }
 
+    /// Assignees, comments and pull requests: activity on issues.
+    fn apply_activity(
+        &mut self,
+        index: usize,
+        op: &MutationOp,
+        now: i64,
+        applied: &mut Applied,
+    ) -> Result<(), MutationError> {
+        match op {
+            MutationOp::AddAssignee {
+                repo,
+                number,
+                login,
+            } => {
+                let r = self.live_repo(index, repo)?;
+                let mut logins = self.world.issue_assignees(r, *number);
+                if !logins.iter().any(|l| l.eq_ignore_ascii_case(login)) {
+                    logins.push(login.clone());
+                }
+                let (_, m) = self.issue_mut(index, repo, *number)?;
+                m.updated = now as u32;
+                m.assignees = logins.len().min(255) as u8;
+                self.world
+                    .overrides
+                    .entry((r, *number))
+                    .or_default()
+                    .assignees = Some(logins);
+                self.describe_issue(applied, r, *number);
+            }
+            MutationOp::CommentIssue { repo, number } => {
+                let (r, m) = self.issue_mut(index, repo, *number)?;
+                m.comments = m.comments.saturating_add(1);
+                m.updated = now as u32;
+                self.describe_issue(applied, r, *number);
+            }
+            MutationOp::OpenPullRequest {
+                repo,
+                closes,
+                title,
+                user_linked,
+                touch_issues,
+            } => {
+                let r = self.live_repo(index, repo)?;
+                for n in closes {
+                    self.plain_issue(index, repo, *n)?;
+                }
+                let pr = self.new_pull_request(r, title.as_deref(), now);
+                for n in closes {
+                    self.world
+                        .links
+                        .entry((r, *n))
+                        .or_default()
+                        .push(crate::pulls::PrLink {
+                            pr,
+                            user_linked: *user_linked,
+                        });
+                    if *touch_issues {
+                        self.issue_mut(index, repo, *n)?.1.updated = now as u32;
+                    }
+                }
+                self.describe_issue(applied, r, pr);
+            }
+            MutationOp::MergePullRequest {
+                repo,
+                number,
+                close_issues,
+            } => {
+                let r = self.end_pull_request(index, repo, *number, now, true)?;
+                if *close_issues {
+                    for n in self.issues_closed_by(r, *number) {
+                        let (_, m) = self.issue_mut(index, repo, n)?;
+                        if m.is_open() {
+                            m.closed = now as u32;
+                            m.flags &= !crate::world::FLAG_NOT_PLANNED;
+                            m.updated = now as u32;
+                        }
+                    }
+                }
+                self.describe_issue(applied, r, *number);
+            }
+            MutationOp::ClosePullRequest {
+                repo,
+                number,
+                touch_issues,
+            } => {
+                let r = self.end_pull_request(index, repo, *number, now, false)?;
+                if *touch_issues {
+                    for n in self.issues_closed_by(r, *number) {
+                        self.issue_mut(index, repo, n)?.1.updated = now as u32;
+                    }
+                }
+                self.describe_issue(applied, r, *number);
+            }
+            _ => unreachable!("apply routes only activity ops here"),
+        }
+        Ok(())
+    }
+
+    /// An issue that is not a pull request.
+    fn plain_issue(&mut self, index: usize, slug: &str, number: u32) -> Result<(), MutationError> {
+        let (_, m) = self.issue_mut(index, slug, number)?;
+        if m.is_pr() {
+            return Err(MutationError::Invalid {
+                index,
+                message: format!("#{number} of {slug} is a pull request, not an issue"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends an open pull request to repository `r`; returns its number.
+    fn new_pull_request(&mut self, r: usize, title: Option<&str>, now: i64) -> u32 {
+        let repo = &mut self.world.repos[r];
+        let number = repo.issues.len() as u32 + 1;
+        repo.issues.push(IssueMeta {
+            created: now as u32,
+            updated: now as u32,
+            closed: 0,
+            labels: 0,
+            comments: 0,
+            author: (number % 4096) as u16,
+            edits: 0,
+            assignees: 0,
+            flags: FLAG_PR,
+        });
+        repo.updated_at = now;
+        let title = title.map(str::to_string).unwrap_or_else(|| {
+            format!(
+                "Fix: {}",
+                crate::prose::title(self.world.seed, self.world.repos[r].id, number)
+            )
+        });
+        self.world.overrides.insert(
+            (r, number),
+            IssueOverride {
+                title: Some(title),
+                ..IssueOverride::default()
+            },
+        );
+        number
+    }
+
+    /// Closes an open pull request, merged or not; returns its repository.
+    fn end_pull_request(
+        &mut self,
+        index: usize,
+        slug: &str,
+        number: u32,
+        now: i64,
+        merge: bool,
+    ) -> Result<usize, MutationError> {
+        let (r, m) = self.issue_mut(index, slug, number)?;
+        if !m.is_pr() || !m.is_open() {
+            return Err(MutationError::Invalid {
+                index,
+                message: format!("#{number} of {slug} is not an open pull request"),
+            });
+        }
+        m.closed = now as u32;
+        m.updated = now as u32;
+        if merge {
+            m.flags |= crate::pulls::FLAG_MERGED;
+        }
+        Ok(r)
+    }
+
+    /// The issues pull request `pr` of repository `r` references.
+    fn issues_closed_by(&self, r: usize, pr: u32) -> Vec<u32> {
+        let mut issues: Vec<u32> = self
+            .world
+            .links
+            .iter()
+            .filter(|((repo, _), links)| *repo == r && links.iter().any(|l| l.pr == pr))
+            .map(|((_, n), _)| *n)
+            .collect();
+        issues.sort_unstable();
+        issues
+    }
+
     /// Index of the label, creating it (as GitHub does when labelling) if needed.
     fn ensure_label(
         &mut self,
@@ -491,6 +726,11 @@ fn op_name(op: &MutationOp) -> &'static str {
         MutationOp::LabelIssue { .. } => "label_issue",
         MutationOp::UnlabelIssue { .. } => "unlabel_issue",
         MutationOp::AssignIssue { .. } => "assign_issue",
+        MutationOp::AddAssignee { .. } => "add_assignee",
+        MutationOp::CommentIssue { .. } => "comment_issue",
+        MutationOp::OpenPullRequest { .. } => "open_pull_request",
+        MutationOp::MergePullRequest { .. } => "merge_pull_request",
+        MutationOp::ClosePullRequest { .. } => "close_pull_request",
         MutationOp::RenameLabel { .. } => "rename_label",
         MutationOp::ArchiveRepo { .. } => "archive_repo",
         MutationOp::UnarchiveRepo { .. } => "unarchive_repo",

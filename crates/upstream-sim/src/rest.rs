@@ -624,7 +624,7 @@ fn issue_json(world: &World, r: &Repo, n: u32, base: &str) -> Json {
             "html_url": format!("https://github.com/{nwo}/pull/{n}"),
             "diff_url": format!("https://github.com/{nwo}/pull/{n}.diff"),
             "patch_url": format!("https://github.com/{nwo}/pull/{n}.patch"),
-            "merged_at": null
+            "merged_at": if m.flags & crate::pulls::FLAG_MERGED != 0 { iso8601(i64::from(m.closed)).into() } else { Json::Null }
         });
     }
     issue

@@ -73,6 +73,10 @@ pub struct TruthTotals {
     pub repos: usize,
     pub issues_and_pulls: usize,
     pub open_beginner_issues: usize,
+    /// Open beginner issues an open pull request will close.
+    pub open_beginner_issues_with_open_pr: usize,
+    /// Open beginner issues with an assignee.
+    pub open_beginner_issues_assigned: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -228,6 +232,14 @@ impl Sim {
             repos: repos.len(),
             issues_and_pulls: data.world.issue_total(),
             open_beginner_issues: repos.iter().map(|r| r.open_beginner_issues.len()).sum(),
+            open_beginner_issues_with_open_pr: repos
+                .iter()
+                .map(|r| r.open_beginner_issues_with_open_pr.len())
+                .sum(),
+            open_beginner_issues_assigned: repos
+                .iter()
+                .map(|r| r.open_beginner_issues_assigned.len())
+                .sum(),
         };
         Truth {
             seed: self.config.seed,

@@ -177,6 +177,8 @@ pub(crate) struct IssueOverride {
     pub title: Option<String>,
     pub body: Option<String>,
     pub assignees: Option<Vec<String>>,
+    /// When the body was last edited (GraphQL `lastEditedAt`).
+    pub last_edited: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -330,6 +332,8 @@ pub(crate) struct World {
     pub repos: Vec<Repo>,
     slugs: HashMap<String, Lookup>,
     pub overrides: HashMap<(usize, u32), IssueOverride>,
+    /// (repository, issue) → the pull requests that close it when merged.
+    pub links: HashMap<(usize, u32), Vec<crate::pulls::PrLink>>,
     pub specials: Specials,
 }
 
@@ -342,6 +346,7 @@ impl World {
             repos: Vec::new(),
             slugs: HashMap::new(),
             overrides: HashMap::new(),
+            links: HashMap::new(),
             specials: Specials::default(),
         };
         let mut seen = std::collections::HashSet::new();
@@ -415,6 +420,7 @@ impl World {
             }
         }
         self.repos.push(repo);
+        self.seed_links(idx);
         idx
     }
 
@@ -480,6 +486,12 @@ impl World {
     pub(crate) fn issue_author(&self, idx: usize, number: u32) -> String {
         let author = self.repos[idx].issue(number).map_or(0, |m| m.author);
         prose::login(self.seed, u64::from(author))
+    }
+
+    pub(crate) fn issue_last_edited(&self, idx: usize, number: u32) -> Option<i64> {
+        self.overrides
+            .get(&(idx, number))
+            .and_then(|o| o.last_edited)
     }
 
     pub(crate) fn issue_assignees(&self, idx: usize, number: u32) -> Vec<String> {
@@ -965,6 +977,10 @@ pub struct RepoTruth {
     pub beginner_label: Option<String>,
     pub beginner_labels: Vec<String>,
     pub open_beginner_issues: Vec<u32>,
+    /// Those of `open_beginner_issues` an open pull request will close.
+    pub open_beginner_issues_with_open_pr: Vec<u32>,
+    /// Those of `open_beginner_issues` with at least one assignee.
+    pub open_beginner_issues_assigned: Vec<u32>,
     pub open_issues: usize,
     pub issues_and_pulls: usize,
 }
@@ -1000,6 +1016,16 @@ impl World {
                 .map(|(i, _)| i as u32 + 1)
                 .collect()
         };
+        let with_open_pr = open_beginner_issues
+            .iter()
+            .copied()
+            .filter(|n| self.has_open_pr(repo, *n))
+            .collect();
+        let assigned = open_beginner_issues
+            .iter()
+            .copied()
+            .filter(|n| !self.issue_assignees(repo.idx, *n).is_empty())
+            .collect();
         RepoTruth {
             listed_slug: repo.listed_slug.clone(),
             name_with_owner: repo.name_with_owner(),
@@ -1010,6 +1036,8 @@ impl World {
             beginner_label: beginner_labels.first().cloned(),
             beginner_labels,
             open_beginner_issues,
+            open_beginner_issues_with_open_pr: with_open_pr,
+            open_beginner_issues_assigned: assigned,
             open_issues: repo
                 .issues
                 .iter()

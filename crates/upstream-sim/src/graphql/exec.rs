@@ -15,6 +15,7 @@ use super::page::{paginate, PageArgs, PageInfo, SortKey};
 use super::selection::{argument, collect, sub_selections, Variables};
 use crate::clock::{iso8601, parse_iso8601};
 use crate::faults::{something_went_wrong, FaultKind, FaultRule, ForbiddenReason, UnitFaults};
+use crate::pulls::PrState;
 use crate::world::{node_id, Lookup, Repo, World, LANGUAGES};
 
 /// The `rateLimit` object's values for this request.
@@ -72,6 +73,7 @@ enum Obj<'w> {
     Owner(&'w Repo),
     User(String),
     Issue(&'w Repo, u32),
+    PullRequest(&'w Repo, u32),
     Label(&'w Repo, usize),
     Language(u8),
     RepoTopic(&'static str),
@@ -410,6 +412,7 @@ impl<'a> Executor<'a> {
                 })
             }
             Obj::Issue(r, n) => self.issue_field(r, *n, field),
+            Obj::PullRequest(r, n) => self.pull_request_field(r, *n, field),
             Obj::Label(r, i) => self.label_field(r, *i, field),
             Obj::Language(l) => {
                 let (lname, color) = LANGUAGES[*l as usize];
@@ -624,7 +627,77 @@ impl<'a> Executor<'a> {
                 },
             }))),
             "repository" => Val::Obj(Obj::Repo(r)),
+            "lastEditedAt" => opt_leaf(self.world.issue_last_edited(r.idx, n).map(iso8601)),
+            "closedByPullRequestsReferences" => self.closing_pull_requests(r, n, field)?,
             _ => return Err(not_simulated("Issue", name)),
+        })
+    }
+
+    /// `Issue.closedByPullRequestsReferences`: the PRs that close the issue
+    /// when merged; open ones only unless `includeClosedPrs`, open first
+    /// with `orderByState`, hand-linked ones only with `userLinkedOnly`.
+    fn closing_pull_requests(
+        &self,
+        r: &'a Repo,
+        n: u32,
+        field: &Field,
+    ) -> Result<Val<'a>, FieldError> {
+        let include_closed = self.arg(field, "includeClosedPrs").as_bool() == Some(true);
+        let by_state = self.arg(field, "orderByState").as_bool() == Some(true);
+        let user_only = self.arg(field, "userLinkedOnly").as_bool() == Some(true);
+        let mut items: Vec<(SortKey, Obj<'a>)> = self
+            .world
+            .linked_prs(r.idx, n)
+            .iter()
+            .filter(|l| !user_only || l.user_linked)
+            .filter_map(|l| r.issue(l.pr).map(|m| (l.pr, m)))
+            .filter(|(_, m)| m.is_pr() && (include_closed || m.is_open()))
+            .map(|(pr, m)| {
+                let state_rank = if by_state && !m.is_open() { 1 } else { 0 };
+                (
+                    SortKey::ints(state_rank, i64::from(pr)),
+                    Obj::PullRequest(r, pr),
+                )
+            })
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        self.connection(
+            "PullRequestConnection",
+            "PullRequestEdge",
+            items,
+            false,
+            field,
+            0,
+        )
+    }
+
+    fn pull_request_field(
+        &self,
+        r: &'a Repo,
+        n: u32,
+        field: &Field,
+    ) -> Result<Val<'a>, FieldError> {
+        let m = r.issue(n).expect("linked pull requests exist");
+        let state = PrState::of(m);
+        let ended = (!m.is_open()).then(|| iso8601(i64::from(m.closed)));
+        let name = field.name.as_str();
+        Ok(match name {
+            "id" => leaf(node_id("PR_kwDO", r.issue_id(n))),
+            "databaseId" => leaf(r.issue_id(n)),
+            "number" => leaf(n),
+            "title" => leaf(self.world.issue_title(r.idx, n)),
+            "url" => leaf(format!("{}/pull/{n}", r.html_url())),
+            "state" => leaf(state.name()),
+            "closed" => leaf(!m.is_open()),
+            "closedAt" => opt_leaf(ended),
+            "merged" => leaf(state == PrState::Merged),
+            "mergedAt" => opt_leaf(ended.filter(|_| state == PrState::Merged)),
+            "isDraft" => leaf(false),
+            "createdAt" => leaf(iso8601(i64::from(m.created))),
+            "updatedAt" => leaf(iso8601(i64::from(m.updated))),
+            "author" => Val::Obj(Obj::User(self.world.issue_author(r.idx, n))),
+            "repository" => Val::Obj(Obj::Repo(r)),
+            _ => return Err(not_simulated("PullRequest", name)),
         })
     }
 
@@ -885,6 +958,7 @@ fn typename(obj: &Obj<'_>) -> &'static str {
         }
         Obj::User(_) => "User",
         Obj::Issue(..) => "Issue",
+        Obj::PullRequest(..) => "PullRequest",
         Obj::Label(..) => "Label",
         Obj::Language(_) => "Language",
         Obj::RepoTopic(_) => "RepositoryTopic",
