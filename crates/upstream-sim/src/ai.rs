@@ -763,7 +763,13 @@ pub(crate) async fn run_rest(
         }
         Err(f) => {
             let mut resp = json_response(f.status, &envelope_error(&f));
-            tag(&mut resp, &model, f.outcome(), injected_quota(&f, fault), None);
+            tag(
+                &mut resp,
+                &model,
+                f.outcome(),
+                injected_quota(&f, fault),
+                None,
+            );
             resp
         }
     }
@@ -792,7 +798,13 @@ pub(crate) async fn run_binding(
                 f.status,
                 &json!({"error": {"code": f.code, "message": f.message}}),
             );
-            tag(&mut resp, &model, f.outcome(), injected_quota(&f, fault), None);
+            tag(
+                &mut resp,
+                &model,
+                f.outcome(),
+                injected_quota(&f, fault),
+                None,
+            );
             resp
         }
     }

@@ -96,7 +96,10 @@ pub(crate) async fn revoke_token(
     }
     let mut tokens = sim.tokens();
     tokens.revoke(&r);
-    reply(StatusCode::OK, json!({"ok": true, "tokens": tokens.board()}))
+    reply(
+        StatusCode::OK,
+        json!({"ok": true, "tokens": tokens.board()}),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,7 +119,10 @@ pub(crate) async fn restore_token(
     };
     let mut tokens = sim.tokens();
     tokens.restore(&r.token);
-    reply(StatusCode::OK, json!({"ok": true, "tokens": tokens.board()}))
+    reply(
+        StatusCode::OK,
+        json!({"ok": true, "tokens": tokens.board()}),
+    )
 }
 
 pub(crate) async fn get_tokens(State(sim): State<Arc<Sim>>) -> Json<crate::TokenBoard> {

@@ -310,7 +310,9 @@ impl FaultPlan {
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| {
-                    r.kind.is_graphql_unit() && class == RouteClass::Graphql && class.matches(r.route)
+                    r.kind.is_graphql_unit()
+                        && class == RouteClass::Graphql
+                        && class.matches(r.route)
                 })
                 .map(|(i, r)| (i, r.clone()))
                 .collect(),
@@ -387,7 +389,12 @@ impl UnitFaults {
     /// The first rule of `kind` selecting a unit of the repository known by
     /// `slugs` (any of them), keyed by `unit`; the caller still has to
     /// [`FaultPlan::try_fire`] it.
-    pub(crate) fn candidate(&self, kind: FaultKind, slugs: &[&str], unit: &str) -> Option<UnitHit<'_>> {
+    pub(crate) fn candidate(
+        &self,
+        kind: FaultKind,
+        slugs: &[&str],
+        unit: &str,
+    ) -> Option<UnitHit<'_>> {
         self.rules
             .iter()
             .filter(|(_, r)| r.kind == kind)
@@ -547,9 +554,10 @@ pub(crate) fn fault_response(class: RouteClass, fault: Fault) -> Option<Response
             StatusCode::TOO_MANY_REQUESTS,
             serde_json::json!({"message": "API rate limit exceeded. Please wait before retrying.", "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"}),
         ),
-        (FaultKind::AiCapacityExceeded | FaultKind::AiRateLimited | FaultKind::AiTimeout, class) => {
-            ai_failure_response(fault.kind, class)
-        }
+        (
+            FaultKind::AiCapacityExceeded | FaultKind::AiRateLimited | FaultKind::AiTimeout,
+            class,
+        ) => ai_failure_response(fault.kind, class),
         (FaultKind::DataNull | FaultKind::DataNull502, RouteClass::Graphql) => json_response(
             if fault.kind == FaultKind::DataNull {
                 StatusCode::OK
@@ -618,7 +626,9 @@ mod tests {
     fn other_routes_do_not_advance_a_routes_sequence() {
         let mut a = plan(3, 0.5);
         let mut b = plan(3, 0.5);
-        let xs: Vec<_> = (0..50).map(|_| a.decide(RouteClass::Graphql).fault).collect();
+        let xs: Vec<_> = (0..50)
+            .map(|_| a.decide(RouteClass::Graphql).fault)
+            .collect();
         let ys: Vec<_> = (0..50)
             .map(|_| {
                 b.decide(RouteClass::Rest);

@@ -276,7 +276,7 @@ impl Drop for InFlight {
     }
 }
 
-type Refused = (Response<Body>, Option<&'static str>);
+type Refused = Box<(Response<Body>, Option<&'static str>)>;
 
 /// Admits a GitHub request under the secondary limits, or answers GitHub's
 /// 403 with `retry-after` and the (uncharged) primary window's headers.
@@ -314,7 +314,7 @@ fn admit_secondary(
             };
             let mut resp = fault_response(class, fault).expect("403 has a response");
             rate_limit_headers(sim, class, headers, peer, &mut resp);
-            Err((resp, Some(refusal.limit)))
+            Err(Box::new((resp, Some(refusal.limit))))
         }
     }
 }

@@ -56,7 +56,11 @@ pub(crate) const RATES: &[NeuronRate] = &[
     rate("@cf/meta/llama-3.2-1b-instruct", 2_457.0, 18_252.0),
     rate("@cf/ibm-granite/granite-4.0-h-micro", 1_545.0, 10_000.0),
     rate("@cf/meta/llama-3.2-11b-vision-instruct", 4_410.0, 61_493.0),
-    rate("@cf/meta/llama-3.3-70b-instruct-fp8-fast", 26_668.0, 204_805.0),
+    rate(
+        "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+        26_668.0,
+        204_805.0,
+    ),
     rate("@cf/mistral/mistral-7b-instruct-v0.1", 10_000.0, 17_300.0),
 ];
 

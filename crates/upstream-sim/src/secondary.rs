@@ -150,7 +150,10 @@ impl SecondaryLimits {
         let per_minute = self.per_minute(resource);
         let window = Duration::from_secs(self.config.window_secs.max(1));
         let spent = self.spent.entry((resource, client.clone())).or_default();
-        while spent.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        while spent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
             spent.pop_front();
         }
         if per_minute > 0 && spent.len() >= per_minute as usize {

@@ -9,8 +9,8 @@ use crate::counters::Counters;
 use crate::faults::{FaultConfig, FaultConfigError, FaultPlan};
 use crate::list::AwesomeList;
 use crate::mutation::{Applied, MutationError, MutationOp, Upstream};
-use crate::ratelimit::RateLimits;
 use crate::neurons::NeuronLedger;
+use crate::ratelimit::RateLimits;
 use crate::secondary::SecondaryLimits;
 use crate::tokens::Tokens;
 use crate::world::{scale_entries, RepoTruth, Specials, World};
@@ -171,8 +171,7 @@ impl Sim {
         *self.counters() = Counters::default();
         *self.limits() = RateLimits::new(self.config.rate_limits);
         *self.tokens() = Tokens::default();
-        self.secondary()
-            .reset_windows(self.config.secondary_limits);
+        self.secondary().reset_windows(self.config.secondary_limits);
         *self.neurons() = NeuronLedger::new(self.config.ai_quota);
     }
 

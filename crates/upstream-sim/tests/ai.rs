@@ -237,7 +237,13 @@ async fn transient_ai_failures_answer_with_cloudflares_codes_on_both_routes() {
             "Please wait and consider throttling your request speed",
             "Please wait and consider throttling your request speed",
         ),
-        ("ai_timeout", 408, 3007, "Request timeout", "Request timeout"),
+        (
+            "ai_timeout",
+            408,
+            3007,
+            "Request timeout",
+            "Request timeout",
+        ),
     ] {
         c.post(
             "/_sim/faults",

@@ -139,8 +139,7 @@ async fn the_allocation_can_be_widened_or_turned_off_and_reset_restores_it() {
     let c = SimClient::start().await;
     c.post("/_sim/limits", json!({"ai": {"daily_neurons": 0}}))
         .await;
-    c.post("/_sim/ai/quota", json!({"used": 50_000}))
-        .await;
+    c.post("/_sim/ai/quota", json!({"used": 50_000})).await;
     assert_eq!(run(&c, DEFAULT, json!({"prompt": "hi"})).await.status, 200);
     let view = c.get("/_sim/ai/quota").await.json();
     assert_eq!(view["remaining"], Value::Null);

@@ -82,7 +82,12 @@ async fn available_issue(c: &SimClient) -> u64 {
 async fn linked_open_pull_requests_are_counted_per_issue_at_githubs_cost() {
     let c = SimClient::start().await;
     let truth = c.truth().await;
-    assert!(truth["totals"]["open_beginner_issues_with_open_pr"].as_u64().unwrap() > 20);
+    assert!(
+        truth["totals"]["open_beginner_issues_with_open_pr"]
+            .as_u64()
+            .unwrap()
+            > 20
+    );
     let repo = truth["repos"]
         .as_array()
         .unwrap()
@@ -168,7 +173,10 @@ async fn a_pr_opened_closed_unmerged_then_another_merged_changes_the_issue_as_gi
     assert_eq!(closed["open"]["totalCount"], 0);
     assert_eq!(closed["all"]["nodes"][0]["state"], "CLOSED");
     assert_eq!(closed["state"], "OPEN");
-    assert_eq!(closed["updatedAt"], open["updatedAt"], "the issue is untouched");
+    assert_eq!(
+        closed["updatedAt"], open["updatedAt"],
+        "the issue is untouched"
+    );
 
     mutate(
         &c,
@@ -201,7 +209,10 @@ async fn a_pr_opened_closed_unmerged_then_another_merged_changes_the_issue_as_gi
     assert_eq!(done["all"]["nodes"][0]["state"], "CLOSED", "{done}");
     assert_eq!(done["all"]["nodes"][1]["state"], "MERGED");
     assert_eq!(done["all"]["nodes"][1]["mergedAt"], merged_at);
-    let rest = c.rest(&format!("/repos/ppy/osu/issues/{}", pr + 1)).await.json();
+    let rest = c
+        .rest(&format!("/repos/ppy/osu/issues/{}", pr + 1))
+        .await
+        .json();
     assert_eq!(rest["pull_request"]["merged_at"], merged_at);
     let rest_closed = c.rest(&format!("/repos/ppy/osu/issues/{pr}")).await.json();
     assert_eq!(rest_closed["pull_request"]["merged_at"], Value::Null);

@@ -143,7 +143,8 @@ fn null_positions(list: &Value) -> Vec<usize> {
 #[tokio::test]
 async fn null_nodes_leave_holes_with_not_found_errors_reproducibly() {
     let c = SimClient::start().await;
-    let plan = json!([{"route": "graphql", "kind": "null_nodes", "rate": 0.2, "repos": ["ppy/osu"]}]);
+    let plan =
+        json!([{"route": "graphql", "kind": "null_nodes", "rate": 0.2, "repos": ["ppy/osu"]}]);
     set_rules(&c, plan.clone()).await;
     let body = c.graphql(TWO_REPOS, json!({})).await.json();
     let issues = &body["data"]["r0"]["issues"];
@@ -194,7 +195,13 @@ async fn a_connection_can_claim_a_next_page_without_an_end_cursor() {
         body["data"]["r1"]["issues"]["pageInfo"],
         json!({"hasNextPage": true, "endCursor": null})
     );
-    assert_eq!(body["data"]["r1"]["issues"]["nodes"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        body["data"]["r1"]["issues"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
     assert!(body["data"]["r0"]["issues"]["pageInfo"]["endCursor"].is_string());
     assert!(body.get("errors").is_none());
 }
@@ -213,5 +220,8 @@ async fn graphql_only_kinds_and_repo_selection_are_validated() {
     // On "*" they act on GraphQL only.
     set_rules(&c, json!([{"route": "*", "kind": "data_null"}])).await;
     assert_eq!(c.rest("/repos/ppy/osu").await.status, 200);
-    assert_eq!(c.graphql(TWO_REPOS, json!({})).await.json()["data"], Value::Null);
+    assert_eq!(
+        c.graphql(TWO_REPOS, json!({})).await.json()["data"],
+        Value::Null
+    );
 }

@@ -227,14 +227,21 @@ impl<'a> Executor<'a> {
             slugs.push(r.name_with_owner());
         }
         let unit = format!("{}:{key}", slugs[0].to_lowercase());
-        let failure = if let Some(rule) = self.faults.hit(FaultKind::AliasForbidden, &slugs, &unit) {
+        let failure = if let Some(rule) = self.faults.hit(FaultKind::AliasForbidden, &slugs, &unit)
+        {
             Some(forbidden(rule.forbidden_reason, &slugs[slugs.len() - 1]))
-        } else if self.faults.hit(FaultKind::AliasTimeout, &slugs, &unit).is_some() {
+        } else if self
+            .faults
+            .hit(FaultKind::AliasTimeout, &slugs, &unit)
+            .is_some()
+        {
             Some(FieldError {
                 kind: None,
                 code: None,
                 extension: None,
-                message: something_went_wrong(crate::rng::hash_str(&unit) ^ self.rate.reset_at as u64),
+                message: something_went_wrong(
+                    crate::rng::hash_str(&unit) ^ self.rate.reset_at as u64,
+                ),
             })
         } else {
             None
@@ -842,14 +849,26 @@ impl<'a> Executor<'a> {
         for e in &mut c.items {
             if let Obj::Issue(_, n) = e.node {
                 let unit = format!("{alias}#{n}");
-                if self.faults.hit(FaultKind::NullNodes, &self.alias, &unit).is_some() {
+                if self
+                    .faults
+                    .hit(FaultKind::NullNodes, &self.alias, &unit)
+                    .is_some()
+                {
                     e.missing = Some(node_id("I_kwDO", r.issue_id(n)));
                 }
             }
         }
         let after = self.arg(field, "after");
-        let unit = format!("{alias}:{}:{}", field.response_key(), after.as_str().unwrap_or(""));
-        if self.faults.hit(FaultKind::NullEndCursor, &self.alias, &unit).is_some() {
+        let unit = format!(
+            "{alias}:{}:{}",
+            field.response_key(),
+            after.as_str().unwrap_or("")
+        );
+        if self
+            .faults
+            .hit(FaultKind::NullEndCursor, &self.alias, &unit)
+            .is_some()
+        {
             c.info.has_next = true;
             c.info.end = None;
         }

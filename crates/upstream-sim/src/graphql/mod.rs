@@ -15,8 +15,8 @@ use std::sync::Arc;
 use apollo_compiler::ExecutableDocument;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::Extension;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use axum::Extension;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
