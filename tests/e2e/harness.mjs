@@ -57,6 +57,8 @@ const VERBOSE = Boolean(process.env.E2E_VERBOSE);
  *   smoke test does.
  * - `quiet`: do not echo worker warnings and errors (they are still kept in
  *   `stack.logs`). Set E2E_VERBOSE=1 to echo every worker log line.
+ * - `miniflare`: extra Miniflare options, e.g. `{ inspectorPort: 0 }` (the
+ *   CPU bench profiles the workers through workerd's inspector).
  */
 export async function startStack(options = {}) {
   const root = options.root ?? REPO_ROOT;
@@ -183,6 +185,7 @@ async function startMiniflare(configs, { root, options, aiUrl, handleStructuredL
     cf: false,
     handleStructuredLogs,
     workers,
+    ...options.miniflare,
   });
   try {
     await mf.ready;

@@ -5,12 +5,23 @@
 //! re-exports `index.js`. When the wasm that cargo produces has not changed
 //! since the last successful build of the same profile, the
 //! bindgen/wasm-opt/esbuild passes are skipped.
+//!
+//! `--profiling` is the release build (same cargo profile, same wasm-opt
+//! passes) checked to keep the wasm `name` section, so a V8 CPU profile
+//! (bench/cpu.mjs) names every Rust function. worker-build 0.8 passes
+//! `--debuginfo` to wasm-opt, so the release build keeps the section too: a
+//! custom section the engine only reads for stack traces and profiles, it
+//! costs no CPU, only bytes (reported below with the sizes).
+//!
+//! [`build_variant`] builds one worker with another `opt-level` into its own
+//! target and output directories, for `cargo xtask bench --opt-levels`.
 
 use crate::toolchain::{self, cargo, describe, run, worker_build_env};
 use crate::{Error, Result};
+use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, UNIX_EPOCH};
 
@@ -47,6 +58,8 @@ impl Worker {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
     Release,
+    /// The release build, required to keep function names.
+    Profiling,
     Dev,
 }
 
@@ -54,6 +67,7 @@ impl Profile {
     fn name(self) -> &'static str {
         match self {
             Profile::Release => "release",
+            Profile::Profiling => "profiling",
             Profile::Dev => "dev",
         }
     }
@@ -61,10 +75,31 @@ impl Profile {
     /// Cargo's output directory name for this profile.
     fn target_subdir(self) -> &'static str {
         match self {
-            Profile::Release => "release",
+            Profile::Release | Profile::Profiling => "release",
             Profile::Dev => "debug",
         }
     }
+
+    /// worker-build's flag for this profile.
+    fn worker_build_flag(self) -> &'static str {
+        match self {
+            Profile::Release => "--release",
+            Profile::Profiling => "--profiling",
+            Profile::Dev => "--dev",
+        }
+    }
+}
+
+/// A release build of one worker with another `opt-level`, kept apart from
+/// the regular build: its own cargo target directory (so switching levels
+/// never rebuilds the shared one) and its own worker-build output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variant {
+    /// `[profile.release] opt-level` for this build: "z", "s", "3", ...
+    pub opt_level: String,
+    pub target_dir: PathBuf,
+    /// Where worker-build writes (`<out_dir>/worker/shim.mjs`, `index_bg.wasm`).
+    pub out_dir: PathBuf,
 }
 
 /// What `cargo xtask build ...` was asked to build.
@@ -82,12 +117,13 @@ impl BuildRequest {
             match arg.as_str() {
                 "--dev" => profile = Profile::Dev,
                 "--release" => profile = Profile::Release,
+                "--profiling" => profile = Profile::Profiling,
                 "all" => workers = Some(Worker::ALL.to_vec()),
                 "scraper" => workers = Some(vec![Worker::Scraper]),
                 "processor" => workers = Some(vec![Worker::Processor]),
                 other => {
                     return Err(Error(format!(
-                    "build: unknown argument `{other}` (expected scraper, processor, all or --dev)"
+                    "build: unknown argument `{other}` (expected scraper, processor, all, --dev or --profiling)"
                 )))
                 }
             }
@@ -109,12 +145,65 @@ impl BuildRequest {
 /// Builds each requested worker and prints its wasm size.
 pub fn build(request: &BuildRequest) -> Result<()> {
     for &worker in &request.workers {
-        build_worker(worker, request.profile)?;
+        build_worker(&Plan::regular(worker, request.profile))?;
     }
     Ok(())
 }
 
-fn build_worker(worker: Worker, profile: Profile) -> Result<()> {
+/// Builds one worker as `variant` says; the build lands in
+/// `variant.out_dir`, the shared `apps/<name>/build` is left alone.
+pub fn build_variant(worker: Worker, variant: &Variant) -> Result<()> {
+    build_worker(&Plan::variant(worker, variant))
+}
+
+/// Where one worker build goes and what it changes.
+struct Plan {
+    worker: Worker,
+    profile: Profile,
+    target_dir: PathBuf,
+    out_dir: PathBuf,
+    /// Extra environment for cargo and worker-build.
+    env: Vec<(&'static str, OsString)>,
+    /// Part of the stamp: what else decides the output.
+    flavour: String,
+    /// For messages, e.g. ", opt-level 3".
+    label: String,
+}
+
+impl Plan {
+    fn regular(worker: Worker, profile: Profile) -> Plan {
+        Plan {
+            worker,
+            profile,
+            target_dir: toolchain::target_dir(),
+            out_dir: worker.build_dir(),
+            env: Vec::new(),
+            flavour: String::new(),
+            label: String::new(),
+        }
+    }
+
+    fn variant(worker: Worker, variant: &Variant) -> Plan {
+        Plan {
+            worker,
+            profile: Profile::Release,
+            target_dir: variant.target_dir.clone(),
+            out_dir: variant.out_dir.clone(),
+            env: vec![
+                ("CARGO_TARGET_DIR", variant.target_dir.clone().into_os_string()),
+                (
+                    "CARGO_PROFILE_RELEASE_OPT_LEVEL",
+                    OsString::from(&variant.opt_level),
+                ),
+            ],
+            flavour: format!("opt_level={}\n", variant.opt_level),
+            label: format!(", opt-level {}", variant.opt_level),
+        }
+    }
+}
+
+fn build_worker(plan: &Plan) -> Result<()> {
+    let (worker, profile) = (plan.worker, plan.profile);
     let started = Instant::now();
     let env = worker_build_env()?;
 
@@ -124,35 +213,47 @@ fn build_worker(worker: Worker, profile: Profile) -> Result<()> {
     compile
         .current_dir(worker.dir())
         .args(["build", "--lib", "--target", "wasm32-unknown-unknown"])
-        .env("WASM_BINDGEN_USE_JS_SYS", "1");
-    if profile == Profile::Release {
+        .env("WASM_BINDGEN_USE_JS_SYS", "1")
+        .envs(plan.env.iter().cloned());
+    if profile != Profile::Dev {
         compile.arg("--release");
     }
-    println!("xtask: compiling {} ({})", worker.package(), profile.name());
+    println!(
+        "xtask: compiling {} ({}{})",
+        worker.package(),
+        profile.name(),
+        plan.label
+    );
     run(&mut compile)?;
 
-    let stamp_path = worker.build_dir().join(".xtask-stamp");
-    let stamp = input_stamp(worker, profile);
+    let stamp_path = plan.out_dir.join(".xtask-stamp");
+    let stamp = input_stamp(plan);
     let up_to_date = stamp.is_some()
-        && worker.build_dir().join("worker/shim.mjs").is_file()
+        && plan.out_dir.join("worker/shim.mjs").is_file()
         && fs::read_to_string(&stamp_path).ok() == stamp;
     if up_to_date {
         println!("xtask: {} is up to date", worker.name());
     } else {
         let mut bundle = Command::new(toolchain::worker_build()?);
-        bundle.current_dir(worker.dir()).envs(env);
-        bundle.arg(match profile {
-            Profile::Release => "--release",
-            Profile::Dev => "--dev",
-        });
+        bundle
+            .current_dir(worker.dir())
+            .envs(env)
+            .envs(plan.env.iter().cloned())
+            .arg(profile.worker_build_flag());
+        if plan.out_dir != worker.build_dir() {
+            bundle.arg("--out-dir").arg(&plan.out_dir);
+        }
         println!("xtask: running {}", describe(&bundle));
         run(&mut bundle)?;
-        if let Some(stamp) = input_stamp(worker, profile) {
+        if let Some(stamp) = input_stamp(plan) {
             fs::write(&stamp_path, stamp)
                 .map_err(|e| Error(format!("cannot write {}: {e}", stamp_path.display())))?;
         }
     }
-    report_size(worker)?;
+    report_size(worker, &plan.out_dir)?;
+    if profile == Profile::Profiling {
+        require_names(&plan.out_dir.join("index_bg.wasm"))?;
+    }
     println!(
         "xtask: built {} in {:.1}s",
         worker.name(),
@@ -165,29 +266,86 @@ fn build_worker(worker: Worker, profile: Profile) -> Result<()> {
 /// the size and modification time of the wasm cargo produced. `None` when
 /// that wasm cannot be found (for example a renamed `[lib]`); the build then
 /// always runs.
-fn input_stamp(worker: Worker, profile: Profile) -> Option<String> {
-    let wasm = toolchain::target_dir()
+fn input_stamp(plan: &Plan) -> Option<String> {
+    let wasm = plan
+        .target_dir
         .join("wasm32-unknown-unknown")
-        .join(profile.target_subdir())
-        .join(format!("{}.wasm", worker.package().replace('-', "_")));
+        .join(plan.profile.target_subdir())
+        .join(format!("{}.wasm", plan.worker.package().replace('-', "_")));
     let meta = fs::metadata(wasm).ok()?;
     let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
     Some(format!(
-        "profile={}\nwasm_len={}\nwasm_mtime_ns={}\n",
-        profile.name(),
+        "profile={}\n{}wasm_len={}\nwasm_mtime_ns={}\n",
+        plan.profile.name(),
+        plan.flavour,
         meta.len(),
         modified.as_nanos()
     ))
 }
 
-/// Prints the size of each `.wasm` in `build/` (worker-build 0.8 writes
-/// `index_bg.wasm` there, beside `index.js`), raw and gzipped. Cloudflare's
-/// Worker size limits (3 MiB free, 10 MiB paid) apply to the compressed
-/// upload.
-fn report_size(worker: Worker) -> Result<()> {
-    let dir = worker.build_dir();
+/// A profiling build must name its functions: fails when `index_bg.wasm`
+/// has no `name` section.
+fn require_names(wasm: &Path) -> Result<()> {
+    let bytes =
+        fs::read(wasm).map_err(|e| Error(format!("cannot read {}: {e}", wasm.display())))?;
+    if has_name_section(&bytes) {
+        Ok(())
+    } else {
+        Err(Error(format!(
+            "{} has no name section: CPU profiles would not name its functions",
+            wasm.display()
+        )))
+    }
+}
+
+/// Whether a wasm module has a custom section called `name` (function
+/// names for stack traces and profiles). Malformed input reads as `false`.
+pub(crate) fn has_name_section(wasm: &[u8]) -> bool {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return false;
+    }
+    let mut at = 8;
+    while at < wasm.len() {
+        let id = wasm[at];
+        at += 1;
+        let Some((size, len)) = leb128(&wasm[at..]) else {
+            return false;
+        };
+        at += len;
+        let Some(body) = wasm.get(at..at + size) else {
+            return false;
+        };
+        if id == 0 {
+            if let Some((name_len, len)) = leb128(body) {
+                if body.get(len..len + name_len) == Some(b"name".as_slice()) {
+                    return true;
+                }
+            }
+        }
+        at += size;
+    }
+    false
+}
+
+/// An unsigned LEB128 number and how many bytes it took.
+fn leb128(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (i, &b) in bytes.iter().enumerate().take(5) {
+        value |= ((b & 0x7f) as usize) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Prints the size of each `.wasm` in `dir` (worker-build 0.8 writes
+/// `index_bg.wasm` there, beside `index.js`), raw and gzipped, and whether
+/// it keeps function names. Cloudflare's Worker size limits (3 MiB free,
+/// 10 MiB paid) apply to the compressed upload.
+fn report_size(worker: Worker, dir: &Path) -> Result<()> {
     let entries =
-        fs::read_dir(&dir).map_err(|e| Error(format!("cannot read {}: {e}", dir.display())))?;
+        fs::read_dir(dir).map_err(|e| Error(format!("cannot read {}: {e}", dir.display())))?;
     let mut wasm_files: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
@@ -201,11 +359,16 @@ fn report_size(worker: Worker) -> Result<()> {
             fs::read(&path).map_err(|e| Error(format!("cannot read {}: {e}", path.display())))?;
         let gzipped = gzip_len(&bytes)?;
         println!(
-            "xtask: {} {}: {} raw, {} gzip",
+            "xtask: {} {}: {} raw, {} gzip, {}",
             worker.name(),
             path.file_name().unwrap_or_default().to_string_lossy(),
             human_size(bytes.len() as u64),
             human_size(gzipped),
+            if has_name_section(&bytes) {
+                "function names kept"
+            } else {
+                "no function names"
+            }
         );
     }
     Ok(())
@@ -265,6 +428,47 @@ mod tests {
         let request = BuildRequest::parse(&args(&["processor", "--dev"])).unwrap();
         assert_eq!(request.workers, vec![Worker::Processor]);
         assert_eq!(request.profile, Profile::Dev);
+    }
+
+    #[test]
+    fn profiling_is_a_profile_of_its_own() {
+        let request = BuildRequest::parse(&args(&["scraper", "--profiling"])).unwrap();
+        assert_eq!(request.workers, vec![Worker::Scraper]);
+        assert_eq!(request.profile, Profile::Profiling);
+        assert_eq!(request.profile.target_subdir(), "release");
+    }
+
+    /// A wasm module: the header, then `(id, body)` sections.
+    fn module(sections: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let mut out = b"\0asm\x01\0\0\0".to_vec();
+        for (id, body) in sections {
+            out.push(*id);
+            out.push(body.len() as u8);
+            out.extend(body);
+        }
+        out
+    }
+
+    fn custom(name: &str) -> (u8, Vec<u8>) {
+        let mut body = vec![name.len() as u8];
+        body.extend(name.as_bytes());
+        body.extend([1, 2, 3]);
+        (0, body)
+    }
+
+    #[test]
+    fn a_name_section_is_found_among_other_sections() {
+        let type_section = (1, vec![0]);
+        assert!(has_name_section(&module(&[type_section.clone(), custom("name")])));
+        assert!(!has_name_section(&module(&[type_section, custom("producers")])));
+    }
+
+    #[test]
+    fn a_truncated_module_has_no_names() {
+        let mut bytes = module(&[custom("name")]);
+        bytes.truncate(bytes.len() - 2);
+        assert!(!has_name_section(&bytes));
+        assert!(!has_name_section(b"not wasm"));
     }
 
     #[test]

@@ -1,0 +1,528 @@
+// CPU per invocation of the compiled workers, measured in V8.
+//
+//   node bench/cpu.mjs [--scenario full,unchanged,changed,scale] [--scale N]
+//                      [--json PATH] [--profiles DIR] [--interval-us 100]
+//                      [--top 8] [--sanity] [--quiet]
+//
+// Runs apps/*/build (build them with `cargo xtask build`, or
+// `cargo xtask build --profiling` to keep function names in the profiles) in
+// Miniflare against the upstream simulator, seed 42, and measures the CPU of
+// every invocation of both workers, one invocation at a time:
+//
+// - full       full refresh of the 222-repo snapshot into an empty D1,
+//              processing included (AI through the simulator's binding);
+// - unchanged  the rerun on unchanged upstream;
+// - changed    the rerun after 5% of the open beginner issues got a new title
+//              and ~1% were closed (bench/scenarios.mjs, as bench/pipeline.mjs);
+// - scale      the scraper alone, one full refresh of 222 + N repos
+//              (`upstream-sim --scale N`, default 10,000), with the isolate's
+//              peak memory.
+//
+// unchanged and changed run after the scenarios before them on the same
+// stack (only the chosen ones are reported). `--sanity` adds "slow": the
+// unchanged rerun again with every GraphQL answer 300 ms late, to show that
+// waiting on I/O is not counted.
+//
+// Method: workerd runs with `--inspector-addr` (Miniflare's inspectorPort);
+// each worker's isolate is a target of its own (`core:user:<name>`). Per
+// isolate, CDP `Profiler.setSamplingInterval` (100 µs), then
+// `Profiler.start` / `Profiler.stop` around exactly one invocation. The
+// driver is the queue (bench/queue-driver.mjs): the workers' consumers are
+// off, a bench-only sink worker hands every sent message to this process,
+// which invokes the consumer itself with `Fetcher.queue()` (the cron with
+// `Fetcher.scheduled()`) and applies acks and retries as Queues would. The
+// CPU of an invocation is the sum of its non-idle samples (bench/inspector.mjs).
+//
+// Prints a table and writes JSON (default target/bench/cpu.json); the
+// busiest invocation of each worker and scenario is kept as a
+// `.cpuprofile` (default target/bench/cpu/), which Chrome DevTools opens.
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+
+import { REPO_ROOT, startSimulator, startStack } from "../tests/e2e/harness.mjs";
+import { CRON, simVars } from "../tests/e2e/contribot.mjs";
+import {
+  IsolateProfiler,
+  childPids,
+  connectWorker,
+  processCpuNs,
+  profileCpu,
+  round,
+  summarize,
+  topFrames,
+} from "./inspector.mjs";
+import { QueueDriver, benchConfigs, startSinkServer } from "./queue-driver.mjs";
+import { changeOps } from "./scenarios.mjs";
+
+const SCRAPER = "contribot-scraper";
+const PROCESSOR = "contribot-processor";
+const MAIN_CHAIN = ["full", "unchanged", "changed"];
+const SANITY_LATENCY_MS = 300;
+const log = (...a) => console.error(`[cpu ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+const USAGE = `usage: node bench/cpu.mjs [--scenario full,unchanged,changed,scale] [--scale N]
+                        [--json PATH] [--profiles DIR] [--interval-us US] [--top N] [--sanity] [--quiet]`;
+
+export function parseArgs(argv) {
+  const opts = {
+    scenarios: ["full", "unchanged", "changed", "scale"],
+    scale: 10_000,
+    json: path.join(REPO_ROOT, "target/bench/cpu.json"),
+    profiles: path.join(REPO_ROOT, "target/bench/cpu"),
+    intervalUs: 100,
+    top: 8,
+    sanity: false,
+    quiet: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return argv[++i];
+    };
+    if (arg === "--scenario" || arg === "--scenarios") opts.scenarios = value().split(",").map((s) => s.trim()).filter(Boolean);
+    else if (arg === "--scale") opts.scale = Number(value());
+    else if (arg === "--json") opts.json = path.resolve(value());
+    else if (arg === "--profiles") opts.profiles = path.resolve(value());
+    else if (arg === "--interval-us") opts.intervalUs = Number(value());
+    else if (arg === "--top") opts.top = Number(value());
+    else if (arg === "--sanity") opts.sanity = true;
+    else if (arg === "--quiet") opts.quiet = true;
+    else throw new Error(`unknown argument ${arg}\n${USAGE}`);
+  }
+  for (const s of opts.scenarios) {
+    if (![...MAIN_CHAIN, "scale"].includes(s)) throw new Error(`unknown scenario ${s}\n${USAGE}`);
+  }
+  if (!Number.isInteger(opts.scale) || opts.scale < 0) throw new Error(`--scale must be a whole number\n${USAGE}`);
+  return opts;
+}
+
+// ---------------------------------------------------------------------------
+// The stack: simulator, workers with their consumers off, the sink, profilers
+// ---------------------------------------------------------------------------
+
+const SECRETS = { ADMIN_TOKEN: "bench-admin-token" };
+const TOKENS = {
+  [SCRAPER]: { GITHUB_TOKEN: "bench-scraper-token" },
+  [PROCESSOR]: { GITHUB_TOKEN: "bench-processor-token" },
+};
+
+async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalUs }) {
+  const sink = await startSinkServer();
+  const bench = await benchConfigs(files, sink.url);
+  // No AI daily quota (as the e2e pipeline) and no per-minute secondary
+  // limits: with the processor's pacing lifted below, the run measures CPU
+  // instead of waiting out rate limits.
+  const sim = await startSimulator({
+    seed: 42,
+    extraArgs: ["--ai-daily-neurons", "0", "--secondary-graphql-points", "0", "--secondary-rest-points", "0", ...simArgs],
+  });
+  let stack;
+  try {
+    const withAi = files.includes("wrangler-processor.toml");
+    stack = await startStack({
+      root: bench.root,
+      configs: bench.configs,
+      // The processor spaces its AI calls and enrichment queries to stay
+      // under the per-minute limits (sleeping, which costs no CPU); lifted
+      // here so a run takes minutes, not a quarter of an hour.
+      vars: simVars(sim, { LOG_LEVEL: "info", AI_CALLS_PER_MINUTE: "1000000", GITHUB_POINTS_PER_MINUTE: "100000000", ...vars }),
+      varsByWorker: TOKENS,
+      secrets: SECRETS,
+      aiBinding: withAi ? { module: "crates/upstream-sim/js/ai-binding.mjs", env: { simUrl: sim.url } } : undefined,
+      quiet: true,
+      miniflare: { inspectorPort: 0 },
+    });
+    await stack.applyMigrations();
+  } catch (error) {
+    await sim.stop();
+    await sink.close();
+    await bench.cleanup();
+    throw error;
+  }
+  const inspectorUrl = await stack.mf.getInspectorURL();
+  const workers = stack.names.filter((n) => n === SCRAPER || n === PROCESSOR);
+  const profilers = new Map();
+  for (const name of workers) {
+    profilers.set(name, await new IsolateProfiler(await connectWorker(inspectorUrl, name), { intervalUs }).enable());
+  }
+  const b = {
+    sim,
+    stack,
+    profilers,
+    workers,
+    intervalUs,
+    // workerd runs every isolate of the stack (and D1); its whole CPU is an
+    // upper bound for one isolate's, kept beside each figure as a check.
+    workerdPid: (await childPids("workerd"))[0] ?? null,
+    async first(sql, ...params) {
+      return stack.db.prepare(sql).bind(...params).first();
+    },
+    async close() {
+      for (const p of profilers.values()) p.session.close();
+      try {
+        await stack.dispose();
+      } finally {
+        await sim.stop();
+        await sink.close();
+        await bench.cleanup();
+      }
+    },
+  };
+  b.measure = (worker, run) => measure(b, worker, run);
+  b.driver = new QueueDriver({
+    mf: stack.mf,
+    sink,
+    consumers: bench.consumers,
+    producers: bench.producers,
+    drop: new Set(drop),
+    invoke: b.measure,
+  });
+  return b;
+}
+
+/**
+ * One invocation inside one CPU profile of its isolate, with the upstream
+ * requests it made (the simulator's counters before and after).
+ */
+async function measure(b, worker, run) {
+  const profiler = b.profilers.get(worker);
+  const before = await b.sim.control("/_sim/counters");
+  await profiler.start();
+  const processBefore = b.workerdPid && (await processCpuNs(b.workerdPid));
+  const t0 = performance.now();
+  let result;
+  let error;
+  try {
+    result = await run();
+  } catch (e) {
+    error = String(e?.stack ?? e);
+  }
+  const wallMs = performance.now() - t0;
+  const processAfter = b.workerdPid && (await processCpuNs(b.workerdPid));
+  const profile = await profiler.stop();
+  const after = await b.sim.control("/_sim/counters");
+  const heap = await profiler.session.send("Runtime.getHeapUsage");
+  // A sample stands for at most 10 sampling intervals; longer is a wait.
+  const cpu = profileCpu(profile, { capUs: 10 * b.intervalUs });
+  const route = (c, r) => c.by_route?.[r] ?? 0;
+  return {
+    worker,
+    result,
+    error,
+    cpu_ms: round(cpu.cpu_us / 1000),
+    wall_ms: round(wallMs),
+    program_ms: round(cpu.program_us / 1000),
+    gc_ms: round(cpu.gc_us / 1000),
+    waiting_ms: round(cpu.gap_us / 1000),
+    period_us: cpu.period_us,
+    samples: cpu.samples,
+    workerd_cpu_ms: processBefore && processAfter ? round((processAfter - processBefore) / 1e6) : null,
+    graphql: route(after, "graphql") - route(before, "graphql"),
+    list_fetches: route(after, "raw") - route(before, "raw"),
+    requests: after.requests_total - before.requests_total,
+    js_heap_total: heap.totalSize,
+    js_heap_used: heap.usedSize,
+    frames: cpu.frames,
+    profile,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------
+
+/** Cron, then every queue invocation it leads to, until the run is finished and the queues are empty. */
+async function runScenario(b, name, { quiet }) {
+  log(`${name}: cron`);
+  const runsBefore = (await b.first("SELECT COUNT(*) AS n FROM scrape_runs")).n;
+  const scraper = await b.stack.mf.getWorker(SCRAPER);
+  const cron = await b.measure(SCRAPER, () => scraper.scheduled({ cron: CRON, scheduledTime: new Date() }));
+  const invocations = [{ ...cron, trigger: "cron", messages: 0 }];
+  await b.driver.settle();
+  let lastLog = Date.now();
+  const done = async () => {
+    const r = await b.first("SELECT COUNT(*) AS n, (SELECT status FROM scrape_runs ORDER BY started_at DESC LIMIT 1) AS status FROM scrape_runs");
+    return r.n > runsBefore && r.status !== "running";
+  };
+  const queued = await b.driver.drain({
+    done,
+    onInvocation: (inv) => {
+      if (!quiet && Date.now() - lastLog > 5000) {
+        lastLog = Date.now();
+        log(`${name}: ${invocations.length + 1} invocations, ${b.driver.pending()} messages waiting; last ${inv.worker} ${inv.cpu_ms} ms CPU`);
+      }
+      invocations.push({ ...inv, trigger: `queue ${inv.queue}` });
+      // Keep only what the report needs of all but the busiest (below).
+    },
+  });
+  void queued;
+  const run = await b.first("SELECT * FROM scrape_runs ORDER BY started_at DESC LIMIT 1");
+  log(`${name}: ${invocations.length} invocations, run ${run.status}`);
+  return { invocations, run };
+}
+
+/** max, p95, mean per worker, and the busiest invocation's top frames. */
+function aggregate(name, invocations, { top, listSeparately = false }) {
+  const out = {};
+  for (const worker of [SCRAPER, PROCESSOR]) {
+    const mine = invocations.filter((i) => i.worker === worker);
+    if (mine.length === 0) continue;
+    const list = listSeparately ? mine.filter((i) => i.list_fetches > 0) : [];
+    const rest = listSeparately ? mine.filter((i) => i.list_fetches === 0) : mine;
+    const busiest = rest.reduce((a, i) => (i.cpu_ms > a.cpu_ms ? i : a), rest[0] ?? mine[0]);
+    const entry = {
+      cpu_ms: summarize(rest.map((i) => i.cpu_ms)),
+      wall_ms: summarize(rest.map((i) => i.wall_ms)),
+      busiest: describe(busiest, top),
+      invocations: mine.map((i) => ({
+        trigger: i.trigger,
+        messages: i.messages,
+        cpu_ms: i.cpu_ms,
+        wall_ms: i.wall_ms,
+        program_ms: i.program_ms,
+        gc_ms: i.gc_ms,
+        waiting_ms: i.waiting_ms,
+        samples: i.samples,
+        period_us: i.period_us,
+        workerd_cpu_ms: i.workerd_cpu_ms,
+        graphql: i.graphql,
+        list_fetches: i.list_fetches,
+        requests: i.requests,
+        error: i.error,
+        outcome: i.result?.outcome,
+      })),
+      js_heap_total_max: Math.max(...mine.map((i) => i.js_heap_total)),
+    };
+    if (listSeparately) entry.list_invocation = list.length ? describe(list.reduce((a, i) => (i.cpu_ms > a.cpu_ms ? i : a)), top) : null;
+    out[worker.replace("contribot-", "")] = entry;
+  }
+  return out;
+}
+
+function describe(inv, top) {
+  return {
+    trigger: inv.trigger,
+    messages: inv.messages,
+    cpu_ms: inv.cpu_ms,
+    wall_ms: inv.wall_ms,
+    program_ms: inv.program_ms,
+    gc_ms: inv.gc_ms,
+    waiting_ms: inv.waiting_ms,
+    workerd_cpu_ms: inv.workerd_cpu_ms,
+    graphql: inv.graphql,
+    list_fetches: inv.list_fetches,
+    top_frames: topFrames(inv.frames, top),
+    profile: inv.profile,
+  };
+}
+
+async function mainChain(opts, chosen, results) {
+  const last = Math.max(...chosen.map((s) => MAIN_CHAIN.indexOf(s)));
+  const b = await startBench({
+    files: ["wrangler-scraper.toml", "wrangler-processor.toml"],
+    vars: { AI_BACKEND: "binding" },
+    intervalUs: opts.intervalUs,
+  });
+  try {
+    const truth = await b.sim.control("/_sim/truth");
+    const chain = MAIN_CHAIN.slice(0, last + 1);
+    if (opts.sanity && !chain.includes("unchanged")) chain.splice(1, 0, "unchanged");
+    for (const name of chain) {
+      if (name === "changed") {
+        const change = changeOps(truth);
+        await b.sim.control("/_sim/mutate", { ops: change.ops });
+      }
+      const { invocations, run } = await runScenario(b, name, opts);
+      if (chosen.includes(name)) results[name] = { ...aggregate(name, invocations, opts), run: runSummary(run) };
+      if (name === "unchanged" && opts.sanity) {
+        await b.sim.control("/_sim/faults", { seed: 1, rules: [{ route: "graphql", kind: "latency", latency_ms: SANITY_LATENCY_MS, rate: 1 }] });
+        const slow = await runScenario(b, "slow", opts);
+        await b.sim.control("/_sim/faults", { seed: 1, rules: [] });
+        results.slow = { ...aggregate("slow", slow.invocations, opts), run: runSummary(slow.run), latency_ms: SANITY_LATENCY_MS };
+      }
+    }
+    results.memory_222 = await memory(b);
+  } finally {
+    await b.close();
+  }
+}
+
+async function scaleRun(opts, results) {
+  const b = await startBench({
+    files: ["wrangler-scraper.toml"],
+    // One refresh at +10k repos costs more than GitHub's hourly point
+    // window; widen it so the run measures CPU, not waits.
+    simArgs: ["--scale", String(opts.scale), "--graphql-points", "100000000", "--rest-requests", "100000000"],
+    drop: ["contribot-processing"],
+    intervalUs: opts.intervalUs,
+  });
+  try {
+    const { invocations, run } = await runScenario(b, "scale", opts);
+    results.scale = {
+      added_repos: opts.scale,
+      ...aggregate("scale", invocations, { ...opts, listSeparately: true }),
+      run: runSummary(run),
+      processing_messages_dropped: b.driver.dropped.get("contribot-processing") ?? 0,
+    };
+    results.memory_scale = await memory(b);
+  } finally {
+    await b.close();
+  }
+}
+
+function runSummary(run) {
+  const keep = ["status", "messages_queued", "continuations", "repos_total", "issues_seen"];
+  return Object.fromEntries(Object.entries(run ?? {}).filter(([k]) => keep.includes(k)));
+}
+
+/** Every worker isolate's memory at the end of a run (wasm memories only grow). */
+async function memory(b) {
+  const out = {};
+  for (const [name, profiler] of b.profilers) out[name.replace("contribot-", "")] = await profiler.memory();
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Build facts, report
+// ---------------------------------------------------------------------------
+
+/** Whether a wasm module keeps its `name` custom section (function names). */
+export function hasNameSection(bytes) {
+  let i = 8;
+  const leb = () => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = bytes[i++];
+      result += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (byte < 0x80) return result;
+    }
+  };
+  while (i < bytes.length) {
+    const id = bytes[i++];
+    const size = leb();
+    const end = i + size;
+    if (id === 0) {
+      const len = leb();
+      if (Buffer.from(bytes.subarray(i, i + len)).toString("utf8") === "name") return true;
+    }
+    i = end;
+  }
+  return false;
+}
+
+async function buildFacts() {
+  const out = {};
+  for (const worker of ["scraper", "processor"]) {
+    const file = path.join(REPO_ROOT, "apps", worker, "build/index_bg.wasm");
+    if (!existsSync(file)) continue;
+    const bytes = await readFile(file);
+    let profile = null;
+    try {
+      profile = (await readFile(path.join(REPO_ROOT, "apps", worker, "build/.xtask-stamp"), "utf8")).match(/^profile=(.*)$/m)?.[1] ?? null;
+    } catch {}
+    out[worker] = { wasm_bytes: bytes.length, names: hasNameSection(bytes), profile };
+  }
+  return out;
+}
+
+function table(results, top) {
+  const lines = [];
+  const row = (...cols) => lines.push(cols.map((c, i) => String(c).padEnd([12, 11, 7, 10, 10, 10, 0][i] ?? 0)).join(" "));
+  row("scenario", "worker", "count", "max ms", "p95 ms", "mean ms", "busiest invocation");
+  for (const [scenario, r] of Object.entries(results)) {
+    if (!r || typeof r !== "object" || scenario.startsWith("memory")) continue;
+    for (const worker of ["scraper", "processor"]) {
+      const w = r[worker];
+      if (!w) continue;
+      const c = w.cpu_ms;
+      row(scenario, worker, c.count, c.max.toFixed(1), c.p95.toFixed(1), c.mean.toFixed(1),
+        `${w.busiest.trigger}: ${w.busiest.wall_ms.toFixed(0)} ms wall (${w.busiest.waiting_ms.toFixed(0)} waiting), ` +
+          `${w.busiest.graphql} GraphQL; workerd process ${w.busiest.workerd_cpu_ms?.toFixed(1) ?? "?"} ms CPU`);
+      if (w.list_invocation) {
+        row("", "  list", 1, w.list_invocation.cpu_ms.toFixed(1), "", "", `${w.list_invocation.trigger} (the invocation that fetched the list; not in the row above)`);
+      }
+    }
+  }
+  lines.push("");
+  for (const [scenario, r] of Object.entries(results)) {
+    if (!r || typeof r !== "object" || scenario.startsWith("memory")) continue;
+    for (const worker of ["scraper", "processor"]) {
+      const w = r[worker];
+      if (!w) continue;
+      for (const [label, inv] of [["busiest", w.busiest], ["list invocation", w.list_invocation]]) {
+        if (!inv) continue;
+        lines.push(`${scenario} ${worker} ${label} (${inv.cpu_ms.toFixed(1)} ms CPU, ${inv.trigger}): top ${top} frames by self time`);
+        for (const f of inv.top_frames) lines.push(`  ${f.self_ms.toFixed(2).padStart(8)} ms  ${f.name}`);
+      }
+    }
+  }
+  for (const key of ["memory_222", "memory_scale"]) {
+    if (!results[key]) continue;
+    for (const [worker, m] of Object.entries(results[key])) {
+      const wasm = m.wasm_memories.reduce((a, b) => a + b, 0);
+      lines.push(`${key} ${worker}: wasm memory ${(wasm / 2 ** 20).toFixed(1)} MiB, JS heap ${(m.js_heap_total / 2 ** 20).toFixed(1)} MiB total (${(m.js_heap_used / 2 ** 20).toFixed(1)} used)`);
+    }
+  }
+  return lines.join("\n");
+}
+
+/** Writes the busiest profiles next to the JSON, and the JSON without them. */
+async function writeOutputs(opts, doc) {
+  await mkdir(opts.profiles, { recursive: true });
+  for (const [scenario, r] of Object.entries(doc.results)) {
+    for (const worker of ["scraper", "processor"]) {
+      for (const key of ["busiest", "list_invocation"]) {
+        const inv = r?.[worker]?.[key];
+        if (!inv?.profile) continue;
+        const file = path.join(opts.profiles, `${scenario}-${worker}${key === "busiest" ? "" : "-list"}.cpuprofile`);
+        await writeFile(file, JSON.stringify(inv.profile));
+        inv.profile_file = path.relative(REPO_ROOT, file);
+        delete inv.profile;
+      }
+    }
+  }
+  await mkdir(path.dirname(opts.json), { recursive: true });
+  await writeFile(opts.json, JSON.stringify(doc, null, 2));
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const build = await buildFacts();
+  for (const [worker, facts] of Object.entries(build)) {
+    if (!facts.names) log(`${worker}: index_bg.wasm has no name section; frames will be unnamed (build with \`cargo xtask build --profiling\`)`);
+  }
+  const results = {};
+  const chosenMain = opts.scenarios.filter((s) => MAIN_CHAIN.includes(s));
+  const started = Date.now();
+  if (chosenMain.length || opts.sanity) await mainChain(opts, chosenMain, results);
+  if (opts.scenarios.includes("scale")) await scaleRun(opts, results);
+  const doc = {
+    method:
+      "V8 CPU profiler through workerd's inspector (CDP Profiler.start/stop around exactly one invocation, " +
+      `sampling every ${opts.intervalUs} µs, non-idle samples summed); the bench driver is the queue: it invokes ` +
+      "each consumer with Fetcher.queue() one batch at a time and the cron with Fetcher.scheduled()",
+    interval_us: opts.intervalUs,
+    seed: 42,
+    build,
+    elapsed_s: Math.round((Date.now() - started) / 1000),
+    results,
+  };
+  console.log(table(results, opts.top));
+  await writeOutputs(opts, doc);
+  log(`wrote ${path.relative(process.cwd(), opts.json)} and the busiest profiles in ${path.relative(process.cwd(), opts.profiles)}/`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error?.stack ?? error);
+      process.exit(1);
+    },
+  );
+}
