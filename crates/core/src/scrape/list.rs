@@ -18,7 +18,7 @@ use crate::store;
 /// What fetching the list came to.
 enum Fetched {
     /// The same text as the last good list (its length, for the log).
-    Unchanged { bytes: usize },
+    Unchanged { bytes: usize, origin: &'static str },
     Parsed {
         list: ParsedList,
         text_hash: ContentHash,
@@ -42,7 +42,7 @@ async fn fetch_list<P: Platform>(
         Ok(text) => {
             let text_hash = hash::text_hash(&text);
             if last_good == Some(text_hash.as_str()) {
-                return Ok(Fetched::Unchanged { bytes: text.len() });
+                return Ok(Fetched::Unchanged { bytes: text.len(), origin: "data.json" });
             }
             match list::parse_data_json(&text) {
                 Ok(list) => {
@@ -60,7 +60,7 @@ async fn fetch_list<P: Platform>(
         Ok(text) => {
             let text_hash = hash::text_hash(&text);
             if last_good == Some(text_hash.as_str()) {
-                return Ok(Fetched::Unchanged { bytes: text.len() });
+                return Ok(Fetched::Unchanged { bytes: text.len(), origin: "README.md" });
             }
             match list::parse_readme(&text) {
                 Ok(list) if !list.repos.is_empty() => {
@@ -92,9 +92,9 @@ pub(super) async fn list_phase<P: Platform>(
     let fetched = fetch_list(p, ctx, last_good).await?;
     let now = p.now_ms();
     let (list, text_hash, origin) = match fetched {
-        Fetched::Unchanged { bytes } => {
+        Fetched::Unchanged { bytes, origin } => {
             // Same text as the last good list: nothing to parse or write.
-            ctx.log(now, Level::Info, "list_unchanged", fields([("bytes", json!(bytes))]));
+            ctx.log(now, Level::Info, "list_unchanged", fields([("bytes", json!(bytes)), ("origin", json!(origin))]));
             ctx.cursor.enter_repos();
             return Ok(Flow::Next);
         }
