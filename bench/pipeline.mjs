@@ -216,7 +216,10 @@ async function main() {
   const state = path.join(dir, "ts-original-state.json");
   const p = await startPipeline({
     seed: 42,
-    vars: { AI_BACKEND: "binding", LOG_LEVEL: "info" },
+    // Workers AI pacing (240 calls a minute over 4 consumers) is for the real
+    // per-minute limit; the simulator has none, and the bench counts neurons,
+    // not seconds.
+    vars: { AI_BACKEND: "binding", LOG_LEVEL: "info", AI_CALLS_PER_MINUTE: "240000" },
     varsByWorker: tokens(),
     secrets: SECRETS,
     aiBinding: { module: "crates/upstream-sim/js/ai-binding.mjs", env: {} },
