@@ -5,13 +5,24 @@
 //! wrangler, starts both workers under one `wrangler dev` with local D1,
 //! Queues and R2 persisted in `.contribot/state`, triggers the scraper's cron,
 //! follows progress until the queues are drained, prints a report, and stops
-//! everything it started (`--keep` leaves the stack serving).
+//! everything it started (`--keep` leaves the stack serving until Ctrl-C).
+//! `--no-scrape` only brings the stack up: with `--keep` it serves an empty
+//! database, without it the task stops once both workers answer.
+//! `--work-dir DIR` keeps configs, logs and state in DIR instead.
+//!
+//! Nothing outlives the task: each service runs in a process group of its
+//! own, orphans come back to the task (a child subreaper on Linux), and on
+//! any exit (done, error, Ctrl-C, SIGTERM, SIGHUP) every group and
+//! descendant gets SIGTERM, then SIGKILL after a grace period (see
+//! `procs`).
 //!
 //! The workers run from generated configs in `.contribot/`: the same bindings
 //! as `wrangler-*.toml`, with the upstream URLs pointed at the simulator and
 //! without the `[ai]` binding, which `wrangler dev` can only serve through a
 //! Cloudflare account. The local AI backend is the offline heuristic, or the
 //! Workers AI REST API with the user's own account (`--ai rest`).
+
+pub(crate) mod procs;
 
 use crate::build::{self, BuildRequest};
 use crate::toolchain::{self, cargo, node, path_with_npm_bin, repo_root};
@@ -28,25 +39,40 @@ const CRON: &str = "0 */12 * * *";
 const SCRAPER: &str = "wrangler-scraper.toml";
 const PROCESSOR: &str = "wrangler-processor.toml";
 
+/// How long the services get to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
 struct Options {
     keep: bool,
+    scrape: bool,
     seed: u64,
     ai_rest: bool,
     timeout: Duration,
+    work_dir: Option<PathBuf>,
 }
 
 impl Options {
     fn parse(args: &[String]) -> Result<Options> {
         let mut o = Options {
             keep: false,
+            scrape: true,
             seed: 42,
             ai_rest: std::env::var("CONTRIBOT_AI").is_ok_and(|v| v == "rest"),
             timeout: Duration::from_secs(20 * 60),
+            work_dir: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             match arg.as_str() {
                 "--keep" => o.keep = true,
+                "--no-scrape" => o.scrape = false,
+                "--work-dir" => {
+                    o.work_dir = Some(
+                        it.next()
+                            .map(PathBuf::from)
+                            .ok_or("run: --work-dir takes a directory")?,
+                    )
+                }
                 "--seed" => {
                     o.seed = it
                         .next()
@@ -72,7 +98,8 @@ impl Options {
     }
 }
 
-/// Set by SIGINT/SIGTERM so the loops can stop and the stack be torn down.
+/// Set by SIGINT/SIGTERM/SIGHUP so the loops can stop and the stack be torn
+/// down.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 #[cfg(unix)]
@@ -85,6 +112,7 @@ fn on_interrupt() {
     }
     // SAFETY: the handler only stores to an atomic, which is signal-safe.
     unsafe {
+        signal(1, handler); // SIGHUP
         signal(2, handler); // SIGINT
         signal(15, handler); // SIGTERM
     }
@@ -101,30 +129,15 @@ fn interrupted() -> Result<()> {
     }
 }
 
-/// Child processes that die with this task.
-struct Stack {
-    children: Vec<(String, Child)>,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        for (name, child) in self.children.iter_mut().rev() {
-            // wrangler leaves workerd behind unless its whole group goes.
-            let _ = Command::new("kill")
-                .args(["-TERM", &format!("-{}", child.id())])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-            eprintln!("run: stopped {name}");
-        }
-    }
-}
-
 pub fn run(args: &[String]) -> Result<()> {
     let opts = Options::parse(args)?;
     on_interrupt();
+    procs::become_subreaper();
     let root = repo_root();
-    let work = root.join(".contribot");
+    let work = match &opts.work_dir {
+        Some(dir) => root.join(dir),
+        None => root.join(".contribot"),
+    };
     std::fs::create_dir_all(&work)
         .map_err(|e| Error(format!("cannot create {}: {e}", work.display())))?;
 
@@ -146,12 +159,12 @@ pub fn run(args: &[String]) -> Result<()> {
             .current_dir(&root),
     )?;
 
-    let mut stack = Stack {
-        children: Vec::new(),
-    };
+    interrupted()?;
+    // Dropped on every way out of this function, which stops the services.
+    let mut stack = procs::Services::new(STOP_GRACE);
     step("starting the upstream simulator");
     let (sim_url, sim) = start_simulator(&opts, &work)?;
-    stack.children.push(("upstream simulator".into(), sim));
+    stack.push("upstream simulator", sim);
     println!("    simulator at {sim_url}");
 
     // wrangler dev watches its modules: serve copies, so a concurrent rebuild
@@ -180,7 +193,9 @@ pub fn run(args: &[String]) -> Result<()> {
             .arg(&state),
     )?;
 
+    interrupted()?;
     let port = free_port()?;
+    let inspector_port = free_port()?;
     step(&format!(
         "starting both workers (wrangler dev on port {port})"
     ));
@@ -201,6 +216,7 @@ pub fn run(args: &[String]) -> Result<()> {
     .arg("--persist-to")
     .arg(&state)
     .args(["--port", &port.to_string(), "--ip", "127.0.0.1"])
+    .args(["--inspector-port", &inspector_port.to_string()])
     .stdin(Stdio::null())
     .stdout(log_file.try_clone().map_err(|e| Error(e.to_string()))?)
     .stderr(log_file);
@@ -208,9 +224,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let child = dev
         .spawn()
         .map_err(|e| Error(format!("cannot start wrangler dev: {e}")))?;
-    stack
-        .children
-        .push(("wrangler dev (both workers)".into(), child));
+    stack.push("wrangler dev (both workers)", child);
     let base = format!("http://127.0.0.1:{port}");
     wait_until(Duration::from_secs(180), || {
         http("GET", &base, "/health", None, None)
@@ -218,18 +232,48 @@ pub fn run(args: &[String]) -> Result<()> {
             .filter(|(s, _)| *s == 200)
             .map(|_| ())
     })
-    .map_err(|_| {
-        Error(format!(
+    .or_else(|()| {
+        interrupted()?;
+        Err(Error(format!(
             "wrangler dev did not answer within 3 minutes; see {}",
             dev_log.display()
-        ))
+        )))
     })?;
+    println!("    both workers answer at {base}");
+
+    if opts.scrape {
+        scrape_and_report(&root, &work, &base, &admin_token, &opts)?;
+    }
+    if opts.keep {
+        println!(
+            "\nThe stack keeps serving at {base} (admin token: {admin_token}); Ctrl-C stops it."
+        );
+        println!("    ops status --url {base} --token {admin_token}");
+        while interrupted().is_ok() {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    step("stopping everything this run started");
+    stack.stop();
+    Ok(())
+}
+
+/// Triggers the cron, follows progress until the queues are drained, and
+/// prints the report.
+fn scrape_and_report(
+    root: &Path,
+    work: &Path,
+    base: &str,
+    admin_token: &str,
+    opts: &Options,
+) -> Result<()> {
+    let state = work.join("state");
 
     step("triggering the scraper's cron");
     let triggered_ms = unix_ms().saturating_sub(1000);
     let (status, _) = http(
         "GET",
-        &base,
+        base,
         &format!("/__scheduled?cron={}", CRON.replace(' ', "+")),
         None,
         None,
@@ -250,7 +294,7 @@ pub fn run(args: &[String]) -> Result<()> {
             )));
         }
         std::thread::sleep(Duration::from_millis(1500));
-        let Ok((200, body)) = http("GET", &base, "/admin/status", Some(&admin_token), None) else {
+        let Ok((200, body)) = http("GET", base, "/admin/status", Some(admin_token), None) else {
             continue;
         };
         let Ok(status) = serde_json::from_str::<Value>(&body) else {
@@ -268,18 +312,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
 
     step("report");
-    print_report(&root, &work, &state, &final_status)?;
-
-    if opts.keep {
-        println!(
-            "\nThe stack keeps serving at {base} (admin token: {admin_token}); Ctrl-C stops it."
-        );
-        println!("    ops status --url {base} --token {admin_token}");
-        while interrupted().is_ok() {
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-    Ok(())
+    print_report(root, work, &state, &final_status)
 }
 
 fn step(what: &str) {
@@ -372,6 +405,9 @@ fn write_local_configs(
         ("GITHUB_API_URL", sim.to_string()),
         ("LIST_DATA_URL", format!("{list}/data.json")),
         ("LIST_README_URL", format!("{list}/README.md")),
+        // The simulated world is dated around 2024-05 (seeded, never the
+        // wall clock): with the default year every repo would be inactive.
+        ("INACTIVE_AFTER_DAYS", "36500".to_string()),
     ];
     for (src, dst, vars) in [
         (SCRAPER, "scraper.toml", &scraper_vars),
@@ -379,7 +415,7 @@ fn write_local_configs(
     ] {
         let text =
             std::fs::read_to_string(root.join(src)).map_err(|e| Error(format!("{src}: {e}")))?;
-        let out = localise(&text, vars);
+        let out = localise(&text, root, vars);
         std::fs::write(work.join(dst), out).map_err(|e| Error(format!("{dst}: {e}")))?;
     }
     let dev_vars: String = secrets.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
@@ -387,9 +423,10 @@ fn write_local_configs(
     Ok(())
 }
 
-/// Rewrite a wrangler toml for `.contribot/`: paths one level up, vars
-/// overridden, `[build]` and `[ai]` dropped.
-fn localise(text: &str, vars: &[(&str, String)]) -> String {
+/// Rewrite a wrangler toml for the work directory: `main` in its copies of
+/// the builds, `migrations_dir` under `root`, vars overridden, `[build]` and
+/// `[ai]` dropped.
+fn localise(text: &str, root: &Path, vars: &[(&str, String)]) -> String {
     let mut out = String::new();
     let mut section = String::new();
     for line in text.lines() {
@@ -407,7 +444,11 @@ fn localise(text: &str, vars: &[(&str, String)]) -> String {
             continue;
         }
         if let Some(rest) = trimmed.strip_prefix("migrations_dir = \"") {
-            out.push_str(&format!("migrations_dir = \"../{rest}\n"));
+            let dir = root.join(rest.trim_end_matches('"'));
+            out.push_str(&format!(
+                "migrations_dir = {}\n",
+                json!(dir.to_string_lossy())
+            ));
             continue;
         }
         if section == "[vars]" {
@@ -591,6 +632,7 @@ fn query(root: &Path, work: &Path, state: &Path, sql: &str) -> Result<Vec<Value>
     // workerd may hold the database briefly while it serves: retry SQLITE_BUSY.
     let mut attempt = 0;
     loop {
+        interrupted()?;
         attempt += 1;
         match query_once(root, work, state, sql) {
             Err(e) if attempt < 10 && e.to_string().contains("SQLITE_BUSY") => {
@@ -660,12 +702,17 @@ fn print_report(root: &Path, work: &Path, state: &Path, status: &Value) -> Resul
         println!("  {:<14} {:>5}", r["language"].as_str().unwrap_or("?"), n(&r, &["n"]));
     }
 
-    println!("\nThe 5 best beginner issues (easiest, unassigned, freshest):");
+    println!("\nOpen issues by availability to a beginner:");
+    for r in query(root, work, state, "SELECT availability, COUNT(*) AS n FROM issues WHERE state = 'open' GROUP BY availability ORDER BY n DESC")? {
+        println!("  {:<14} {:>5}", r["availability"].as_str().unwrap_or("?"), n(&r, &["n"]));
+    }
+
+    println!("\nThe 5 best beginner issues (available, easiest, freshest):");
     let best = query(root, work, state,
         "SELECT r.owner || '/' || r.name AS repo, i.number, i.title, i.url, i.difficulty, i.intro, i.first_steps, i.analysis_model \
          FROM issues i JOIN repos r ON r.id = i.repo_id \
-         WHERE i.state = 'open' AND i.processing_status = 'completed' AND r.is_archived = 0 \
-         ORDER BY i.difficulty ASC, i.assignee_count ASC, i.priority DESC, i.comment_count ASC LIMIT 5")?;
+         WHERE i.state = 'open' AND i.available = 1 AND i.processing_status = 'completed' \
+         ORDER BY i.difficulty ASC, i.priority DESC, i.comment_count ASC LIMIT 5")?;
     for (k, r) in best.iter().enumerate() {
         println!(
             "\n  {}. {}#{} (difficulty {}) {}",
@@ -735,17 +782,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn localised_config_points_up_and_drops_build_and_ai() {
+    fn localised_config_serves_the_copies_and_drops_build_and_ai() {
         let toml = "name = \"x\"\nmain = \"apps/p/build/worker/shim.mjs\"\n\n[build]\ncommand = \"cargo xtask build p\"\n\n[vars]\nGITHUB_API_URL = \"https://api.github.com\"\nLOG_LEVEL = \"info\"\n\n[ai]\nbinding = \"AI\"\n\n[[d1_databases]]\nbinding = \"DB\"\nmigrations_dir = \"migrations\"\n";
         let out = localise(
             toml,
+            Path::new("/src/contribot"),
             &[
                 ("GITHUB_API_URL", "http://127.0.0.1:9".into()),
                 ("AI_BACKEND", "heuristic".into()),
             ],
         );
         assert!(out.contains("main = \"build/p/worker/shim.mjs\""));
-        assert!(out.contains("migrations_dir = \"../migrations\""));
+        assert!(out.contains("migrations_dir = \"/src/contribot/migrations\""));
         assert!(out.contains("GITHUB_API_URL = \"http://127.0.0.1:9\""));
         assert!(out.contains("AI_BACKEND = \"heuristic\""));
         assert!(out.contains("LOG_LEVEL = \"info\""));

@@ -5,12 +5,20 @@
 //! 2. native tests: `cargo test --no-fail-fast` on the default members, which
 //!    never include the wasm-only crates;
 //! 3. release builds of both workers;
-//! 4. the upstream simulator binary;
-//! 5. the end-to-end suite, `tests/e2e/*.test.mjs` on Node's test runner,
-//!    which drives the compiled workers in Miniflare against the simulator.
+//! 4. both builds carry `console_error_panic_hook` (see [`panic_hook`]);
+//! 5. the upstream simulator binary;
+//! 6. the end-to-end suite, `tests/e2e/*.test.mjs` on Node's test runner,
+//!    which drives the compiled workers in Miniflare against the simulator;
+//! 7. `cargo xtask run` leaves no process behind: it is started the ways it
+//!    ends (done, error, Ctrl-C, SIGTERM) while `/proc` is watched, and
+//!    afterwards none of its processes, their descendants or their listening
+//!    ports may remain (see [`teardown`]).
 //!
 //! Test output streams through unchanged; the pass/fail counts of cargo and
 //! Node are added up into the closing summary.
+
+mod panic_hook;
+mod teardown;
 
 use crate::build::{self, BuildRequest};
 use crate::toolchain::{self, cargo, describe, node, path_with_npm_bin, repo_root};
@@ -25,12 +33,45 @@ use std::time::{Duration, Instant};
 /// of eating CI's 90 minutes.
 const E2E_TEST_TIMEOUT_MS: u32 = 15 * 60 * 1000;
 
+/// The steps of a full run, in order.
+const STEPS: [&str; 7] = [
+    "setup",
+    "native tests",
+    "build workers",
+    "panic hook",
+    "build simulator and ops",
+    "e2e tests",
+    "run leaves nothing",
+];
+
+/// `cargo xtask test`: every step. `cargo xtask test teardown`: only the
+/// check that `cargo xtask run` leaves nothing behind (after setup).
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(arg) = args.first() {
-        return Err(Error(format!("test: unexpected argument `{arg}`")));
+    match args {
+        [] => everything(),
+        [only] if only == "teardown" => {
+            let mut report = Report::default();
+            let passed = report.step("setup", |_| toolchain::setup())
+                && report.step("run leaves nothing", teardown::check_all);
+            report.print();
+            if passed {
+                Ok(())
+            } else {
+                Err("test: a step failed (see the summary above)".into())
+            }
+        }
+        [arg, ..] => Err(Error(format!(
+            "test: unexpected argument `{arg}` (none, or `teardown`)"
+        ))),
     }
+}
+
+fn everything() -> Result<()> {
     let root = repo_root();
-    let mut report = Report::default();
+    let mut report = Report {
+        planned: &STEPS,
+        ..Report::default()
+    };
 
     let passed = report.step("setup", |_| toolchain::setup())
         && report.step("native tests", |tally| {
@@ -42,6 +83,7 @@ pub fn run(args: &[String]) -> Result<()> {
         && report.step("build workers", |_| {
             build::build(&BuildRequest::all_release())
         })
+        && report.step("panic hook", panic_hook::check_builds)
         && report.step("build simulator and ops", |_| {
             toolchain::run(
                 cargo()
@@ -59,7 +101,8 @@ pub fn run(args: &[String]) -> Result<()> {
                     .current_dir(&root),
             )
         })
-        && report.step("e2e tests", end_to_end);
+        && report.step("e2e tests", end_to_end)
+        && report.step("run leaves nothing", teardown::check_all);
 
     report.print();
     if passed {
@@ -205,6 +248,8 @@ struct StepRecord {
 
 #[derive(Default)]
 struct Report {
+    /// Every step the run means to take, to list those it never reached.
+    planned: &'static [&'static str],
     steps: Vec<StepRecord>,
 }
 
@@ -262,14 +307,7 @@ impl Report {
                 step.elapsed.as_secs_f64()
             );
         }
-        let steps = [
-            "setup",
-            "native tests",
-            "build workers",
-            "build simulator and ops",
-            "e2e tests",
-        ];
-        for name in steps.iter().skip(self.steps.len()) {
+        for name in self.planned.iter().skip(self.steps.len()) {
             println!("  {:<8} {name}", "not run");
         }
         println!("  total {:.1}s", elapsed.as_secs_f64());
