@@ -29,8 +29,10 @@ tasks:
                                         wasm-bindgen-cli and the npm packages
   build [scraper|processor|all] [--dev] build the workers into apps/<name>/build
                                         (release unless --dev; default: all)
-  test                                  native tests, worker builds, end-to-end suite
-  run [--keep] [--seed N] [--ai heuristic|rest]
+  test [teardown]                       native tests, worker builds, end-to-end suite
+                                        (teardown: only the "run leaves nothing" check)
+  run [--keep] [--seed N] [--ai heuristic|rest] [--no-scrape]
+      [--work-dir DIR] [--timeout-mins N]
                                         the whole pipeline locally: simulator,
                                         both workers in wrangler dev, a scrape,
                                         progress until drained, a report
