@@ -30,7 +30,7 @@ tasks:
   build [scraper|processor|all] [--dev] build the workers into apps/<name>/build
                                         (release unless --dev; default: all)
   test [teardown]                       native tests, worker builds, end-to-end suite
-                                        (teardown: only the "run leaves nothing" check)
+                                        (teardown: only the 'run leaves nothing' check)
   run [--keep] [--seed N] [--ai heuristic|rest] [--no-scrape]
       [--work-dir DIR] [--timeout-mins N]
                                         the whole pipeline locally: simulator,
