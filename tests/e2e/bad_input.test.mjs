@@ -233,14 +233,15 @@ test("huge descriptions (1 MiB and three of 1.9 MB, a 6 MB list) are cut with a 
 test("malformed messages on the processing queue are dead-lettered with their reason and acked; the rest of the batch is processed", async () => {
   await waitDrained(p);
   await waitQuiet(p);
-  // Two real items whose analysis is gone: valid work in the same batch.
+  // Two real items whose analysis is gone (and the hash of the text it was
+  // made from, which would let the processor keep it): valid work in the same batch.
   const repo = await p.first("SELECT id, owner, name, content_hash, priority FROM repos WHERE active = 1 AND content_hash IS NOT NULL ORDER BY id LIMIT 1");
   const issue = await p.first(
     "SELECT i.id, r.owner, r.name, i.number, i.content_hash, i.priority FROM issues i JOIN repos r ON r.id = i.repo_id WHERE i.state = 'open' AND r.active = 1 ORDER BY i.id LIMIT 1",
   );
   await p.db.batch([
     p.db.prepare("UPDATE repos SET processing_status = 'pending', analysis_hash = NULL WHERE id = ?").bind(repo.id),
-    p.db.prepare("UPDATE issues SET processing_status = 'pending', analysis_hash = NULL WHERE id = ?").bind(issue.id),
+    p.db.prepare("UPDATE issues SET processing_status = 'pending', analysis_hash = NULL, body_hash = NULL WHERE id = ?").bind(issue.id),
   ]);
   const hash = "a".repeat(64);
   const cursor = { run_id: "run-e2e", source: "awesome-for-beginners", phase: "repos", position: 0, owner: null, name: null, seq: 3 };
@@ -344,7 +345,8 @@ test("malformed messages on the scrape queue are dead-lettered with their reason
     assert.equal(row.queue, "contribot-scrape");
   }
   // The unknown run's continuation was logged and acked, not dead-lettered.
-  await p.stack.waitFor(async () => (await runLog("run-e2e-unknown")).some((l) => l.event === "run_not_active"), {
+  const skipped = (l) => l.event === "continuation_skipped" && /run not active/.test(l.fields.reason);
+  await p.stack.waitFor(async () => (await runLog("run-e2e-unknown")).some(skipped), {
     timeoutMs: 30_000,
     message: "the unknown run's continuation to be logged",
   });
