@@ -2,10 +2,11 @@
 //
 //   node bench/cpu.mjs [--scenario full,unchanged,changed,scale] [--scale N]
 //                      [--json PATH] [--profiles DIR] [--interval-us 100]
-//                      [--top 8] [--sanity] [--quiet]
+//                      [--top 8] [--sanity] [--quiet] [--builds DIR]
 //
 // Runs apps/*/build (build them with `cargo xtask build`, or
-// `cargo xtask build --profiling` to keep function names in the profiles) in
+// `cargo xtask build --profiling` to check that they name their functions;
+// `--builds DIR` takes DIR/<scraper|processor>/ instead of apps/*/build) in
 // Miniflare against the upstream simulator, seed 42, and measures the CPU of
 // every invocation of both workers, one invocation at a time:
 //
@@ -63,7 +64,7 @@ const SANITY_LATENCY_MS = 300;
 const log = (...a) => console.error(`[cpu ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 const USAGE = `usage: node bench/cpu.mjs [--scenario full,unchanged,changed,scale] [--scale N]
-                        [--json PATH] [--profiles DIR] [--interval-us US] [--top N] [--sanity] [--quiet]`;
+                        [--json PATH] [--profiles DIR] [--interval-us US] [--top N] [--sanity] [--quiet] [--builds DIR]`;
 
 export function parseArgs(argv) {
   const opts = {
@@ -75,6 +76,7 @@ export function parseArgs(argv) {
     top: 8,
     sanity: false,
     quiet: false,
+    builds: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -90,6 +92,7 @@ export function parseArgs(argv) {
     else if (arg === "--top") opts.top = Number(value());
     else if (arg === "--sanity") opts.sanity = true;
     else if (arg === "--quiet") opts.quiet = true;
+    else if (arg === "--builds") opts.builds = path.resolve(value());
     else throw new Error(`unknown argument ${arg}\n${USAGE}`);
   }
   for (const s of opts.scenarios) {
@@ -109,9 +112,9 @@ const TOKENS = {
   [PROCESSOR]: { GITHUB_TOKEN: "bench-processor-token" },
 };
 
-async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalUs }) {
+async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalUs, builds }) {
   const sink = await startSinkServer();
-  const bench = await benchConfigs(files, sink.url);
+  const bench = await benchConfigs(files, sink.url, { builds });
   // No AI daily quota (as the e2e pipeline) and no per-minute secondary
   // limits: with the processor's pacing lifted below, the run measures CPU
   // instead of waiting out rate limits.
@@ -205,8 +208,7 @@ async function measure(b, worker, run) {
   const profile = await profiler.stop();
   const after = await b.sim.control("/_sim/counters");
   const heap = await profiler.session.send("Runtime.getHeapUsage");
-  // A sample stands for at most 10 sampling intervals; longer is a wait.
-  const cpu = profileCpu(profile, { capUs: 10 * b.intervalUs });
+  const cpu = profileCpu(profile, { minPeriodUs: b.intervalUs, maxPeriodUs: 4 * b.intervalUs });
   const route = (c, r) => c.by_route?.[r] ?? 0;
   return {
     worker,
@@ -325,6 +327,7 @@ async function mainChain(opts, chosen, results) {
     files: ["wrangler-scraper.toml", "wrangler-processor.toml"],
     vars: { AI_BACKEND: "binding" },
     intervalUs: opts.intervalUs,
+    builds: opts.builds,
   });
   try {
     const truth = await b.sim.control("/_sim/truth");
@@ -358,6 +361,7 @@ async function scaleRun(opts, results) {
     simArgs: ["--scale", String(opts.scale), "--graphql-points", "100000000", "--rest-requests", "100000000"],
     drop: ["contribot-processing"],
     intervalUs: opts.intervalUs,
+    builds: opts.builds,
   });
   try {
     const { invocations, run } = await runScenario(b, "scale", opts);
@@ -415,15 +419,16 @@ export function hasNameSection(bytes) {
   return false;
 }
 
-async function buildFacts() {
+async function buildFacts(builds) {
   const out = {};
   for (const worker of ["scraper", "processor"]) {
-    const file = path.join(REPO_ROOT, "apps", worker, "build/index_bg.wasm");
+    const dir = builds ? path.join(builds, worker) : path.join(REPO_ROOT, "apps", worker, "build");
+    const file = path.join(dir, "index_bg.wasm");
     if (!existsSync(file)) continue;
     const bytes = await readFile(file);
     let profile = null;
     try {
-      profile = (await readFile(path.join(REPO_ROOT, "apps", worker, "build/.xtask-stamp"), "utf8")).match(/^profile=(.*)$/m)?.[1] ?? null;
+      profile = (await readFile(path.join(dir, ".xtask-stamp"), "utf8")).match(/^profile=(.*)$/m)?.[1] ?? null;
     } catch {}
     out[worker] = { wasm_bytes: bytes.length, names: hasNameSection(bytes), profile };
   }
@@ -492,7 +497,7 @@ async function writeOutputs(opts, doc) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const build = await buildFacts();
+  const build = await buildFacts(opts.builds);
   for (const [worker, facts] of Object.entries(build)) {
     if (!facts.names) log(`${worker}: index_bg.wasm has no name section; frames will be unnamed (build with \`cargo xtask build --profiling\`)`);
   }

@@ -173,19 +173,25 @@ export const ROOT = "(root)";
  * consecutive samples of running code are one sampling period apart, and a
  * wait on I/O, with the isolate released, leaves a gap between two samples.
  * Each sample therefore stands for the time to the next one (the last: to
- * the profile's end), as DevTools counts it, but for at most `capUs`; what
- * is beyond is waiting (`gap_us`), not CPU. `cpu_us` is every sample but
- * `(idle)`; `(program)` (V8 and workerd native code on the isolate's behalf)
- * and the garbage collector count.
+ * the profile's end), as DevTools counts it, but for at most `capPeriods`
+ * sampling periods: what is beyond is waiting (`gap_us`), not CPU. The
+ * period is the one V8 achieved (`period_us`, the median time between
+ * samples; more than the requested interval on a busy machine). A sample
+ * just before a wait then counts at most half a period too much, and a
+ * late sample of running code is still counted in full up to 1.5 periods.
+ * `cpu_us` is every sample but `(idle)`; `(program)` (V8 and workerd native
+ * code on the isolate's behalf) and the garbage collector count.
  *
  * Returns `{ cpu_us, samples, idle_us, program_us, gc_us, gap_us, wall_us,
- * period_us, frames: Map<name, selfUs> }` (`period_us`: the median time
- * between samples, the sampling period actually achieved).
+ * period_us, frames: Map<name, selfUs> }`.
  */
-export function profileCpu(profile, { capUs = 1000 } = {}) {
+export function profileCpu(profile, { capPeriods = 1.5, minPeriodUs = 0, maxPeriodUs = Infinity } = {}) {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
+  // Bounded, for a profile of a few samples whose median may be a wait.
+  const periodUs = Math.min(Math.max(median(deltas.slice(1)), minPeriodUs), maxPeriodUs);
+  const capUs = capPeriods * periodUs;
   const times = [];
   let t = profile.startTime;
   for (let i = 0; i < samples.length; i++) {
@@ -224,7 +230,7 @@ export function profileCpu(profile, { capUs = 1000 } = {}) {
     gc_us: gc,
     gap_us: gap,
     wall_us: profile.endTime - profile.startTime,
-    period_us: median(deltas.slice(1)),
+    period_us: periodUs,
     frames,
   };
 }

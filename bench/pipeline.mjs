@@ -18,6 +18,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 
 import { runScrape, snapshot, startPipeline, waitDrained, waitQuiet } from "../tests/e2e/contribot.mjs";
+import { changeOps } from "./scenarios.mjs";
 
 const run = promisify(execFile);
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
@@ -188,27 +189,6 @@ async function scenario(p, name, stateFile, { processed = true } = {}) {
   const ts = await peer(p, "ts-original", `bench-ts-${name}`, stateFile);
   const gfi = await peer(p, "goodfirstissue", `bench-gfi-${name}`);
   return { name, scrape, processing, rows_changed: rowsChanged, counters: ours, rows: await rowCounts(p), peers: { "ts-original": ts, goodfirstissue: gfi } };
-}
-
-/** Deterministic 5% sample of open beginner issues (every 20th), and ~1% to close (every 100th, offset 50). */
-function changeOps(truth) {
-  const all = [];
-  for (const r of truth.repos) {
-    if (!r.listed || r.status !== "ok" || !r.beginner_label) continue;
-    for (const n of r.open_beginner_issues) all.push({ repo: r.listed_slug, number: n });
-  }
-  all.sort((a, b) => (a.repo < b.repo ? -1 : a.repo > b.repo ? 1 : a.number - b.number));
-  const edits = all.filter((_, i) => i % 20 === 0);
-  const closes = all.filter((_, i) => i % 100 === 50);
-  return {
-    open_beginner_issues: all.length,
-    ops: [
-      ...edits.map((x) => ({ op: "edit_issue", repo: x.repo, number: x.number, title: `Benchmark edit of #${x.number}` })),
-      ...closes.map((x) => ({ op: "close_issue", repo: x.repo, number: x.number })),
-    ],
-    edited: edits.length,
-    closed: closes.length,
-  };
 }
 
 async function main() {

@@ -29,8 +29,10 @@ export const SINK_NAME = "contribot-bench-sink";
  * consumers, producers, cleanup }`; `consumers` maps a queue name to
  * `{ worker, maxBatchSize, maxRetries, retryDelay, deadLetterQueue }`,
  * `producers` maps a queue name to `{ worker, binding }` (for markers).
+ * `builds`, when given, replaces `apps/` as the place of the builds:
+ * `<builds>/<scraper|processor>/worker/shim.mjs`.
  */
-export async function benchConfigs(files, sinkUrl) {
+export async function benchConfigs(files, sinkUrl, { builds } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), "contribot-cpu-"));
   const consumers = new Map();
   const producers = new Map();
@@ -39,7 +41,9 @@ export async function benchConfigs(files, sinkUrl) {
   for (const file of files) {
     const toml = parseToml(await readFile(path.join(REPO_ROOT, file), "utf8"));
     compatibilityDate ??= toml.compatibility_date;
-    toml.main = path.resolve(REPO_ROOT, toml.main);
+    toml.main = builds
+      ? path.join(builds, toml.name.replace(/^contribot-/, ""), "worker/shim.mjs")
+      : path.resolve(REPO_ROOT, toml.main);
     for (const d1 of toml.d1_databases ?? []) {
       d1.migrations_dir = path.resolve(REPO_ROOT, d1.migrations_dir ?? "migrations");
     }

@@ -3,8 +3,9 @@
 //!
 //! 1. setup, release builds of both workers, the simulator (`upstream-sim`),
 //!    the peer driver (`crates/bench`);
-//! 2. worker sizes (raw and gzip) and the criterion benchmark of a scrape
-//!    step (`crates/bench/benches/step.rs`, short measurement);
+//! 2. worker sizes (raw and gzip) and the CPU of every invocation of both
+//!    workers, measured in V8 (`node bench/cpu.mjs`, see `bench/cpu.rs`):
+//!    the three snapshot runs and the scraper at the largest scale point;
 //! 3. `node bench/pipeline.mjs main`: 222 repos with both workers — a full
 //!    refresh, an unchanged rerun and a 5%-changed rerun, each followed by
 //!    the peer replays on the same simulator;
@@ -30,10 +31,6 @@ const SCALES: [u64; 4] = [0, 1_000, 5_000, 10_000];
 const SEQUENTIAL_SCALE: u64 = 1_000;
 /// Longest a scale run may take before the largest point is extrapolated.
 const SCALE_TIMEOUT_MS: u64 = 8 * 60 * 1000;
-/// Native time is an estimate of the wasm time: this range of factors.
-const WASM_FACTOR: (f64, f64) = (1.5, 2.0);
-/// Workers Free CPU limit per invocation.
-const FREE_CPU_MS: f64 = 10.0;
 /// Target for the full refresh, list fetch included.
 const FULL_REFRESH_TARGET: f64 = 12.0;
 /// Target per worker, gzip.
@@ -44,6 +41,7 @@ const ASSUMED_SEND_MS: f64 = 30.0;
 const LINEAR_TOLERANCE: f64 = 0.15;
 
 mod cost;
+mod cpu;
 
 const SCRAPER_TOKEN: &str = "bench-scraper-token";
 const PROCESSOR_TOKEN: &str = "bench-processor-token";
@@ -92,12 +90,15 @@ struct Options {
     scales: Vec<u64>,
     /// Re-render BENCHMARKS.md from a previous run's raw.json, measuring nothing.
     from_raw: Option<std::path::PathBuf>,
+    /// Only compare opt-levels z, s and 3 (bench/opt-levels.json).
+    opt_levels: bool,
 }
 
 impl Options {
     fn parse(args: &[String]) -> Result<Options> {
         let mut scales = SCALES.to_vec();
         let mut from_raw = None;
+        let mut opt_levels = false;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             match arg.as_str() {
@@ -113,10 +114,15 @@ impl Options {
                 "--from-raw" => {
                     from_raw = Some(it.next().ok_or("bench: --from-raw needs a path")?.into());
                 }
+                "--opt-levels" => opt_levels = true,
                 other => return Err(Error(format!("bench: unexpected argument `{other}`"))),
             }
         }
-        Ok(Options { scales, from_raw })
+        Ok(Options {
+            scales,
+            from_raw,
+            opt_levels,
+        })
     }
 }
 
@@ -147,9 +153,16 @@ pub fn run(args: &[String]) -> Result<()> {
         "--bins",
     ]))?;
     let release = toolchain::target_dir().join("release");
+    if opts.opt_levels {
+        return cpu::compare_opt_levels(&root, &release.join("upstream-sim"));
+    }
 
     let sizes = sizes(&root)?;
-    let cpu = criterion(&root)?;
+    let cpu = cpu::measure(
+        &root,
+        &release.join("upstream-sim"),
+        opts.scales.iter().copied().max().unwrap_or(0),
+    )?;
 
     println!("\n==> 222 repos, both workers: full, unchanged, 5% changed, peers");
     let main = pipeline(
@@ -293,43 +306,6 @@ fn sizes(root: &Path) -> Result<Value> {
         out.insert(
             worker.name().into(),
             json!({"raw": bytes.len(), "gzip": gzip}),
-        );
-    }
-    Ok(Value::Object(out))
-}
-
-/// Runs the criterion benchmark briefly and reads each mean (ns).
-fn criterion(root: &Path) -> Result<Value> {
-    println!("\n==> criterion: crates/bench/benches/step.rs");
-    toolchain::run(cargo().current_dir(root).args([
-        "bench",
-        "-p",
-        "contribot-bench",
-        "--bench",
-        "step",
-        "--",
-        "--warm-up-time",
-        "1",
-        "--measurement-time",
-        "3",
-    ]))?;
-    let mut out = serde_json::Map::new();
-    for name in [
-        "scrape_step_25_repos",
-        "scrape_step_50_repos",
-        "list_parse_data_json",
-    ] {
-        let path = toolchain::target_dir()
-            .join("criterion")
-            .join(name)
-            .join("new/estimates.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error(format!("cannot read {}: {e}", path.display())))?;
-        let estimates: Value =
-            serde_json::from_str(&text).map_err(|e| Error(format!("{}: {e}", path.display())))?;
-        out.insert(
-            name.into(),
-            json!({"mean_ns": f(&estimates, &["mean", "point_estimate"])}),
         );
     }
     Ok(Value::Object(out))
@@ -558,7 +534,6 @@ struct Scenario {
     rows_changed: f64,
     scrape_ms: f64,
     drain_rounds: f64,
-    max_steps: f64,
     doc: Value,
 }
 
@@ -586,7 +561,6 @@ impl Scenario {
             rows_changed: f(doc, &["rows_changed"]),
             scrape_ms: f(doc, &["scrape", "wall_ms"]),
             drain_rounds: f(doc, &["scrape", "phases", "drain_rounds"]),
-            max_steps: f(doc, &["scrape", "phases", "max_steps_per_invocation"]),
             doc: doc.clone(),
         }
     }
@@ -757,15 +731,6 @@ fn render(raw: &Value, h: &Header) -> Rendered {
         .map(|_| ScalePoint::from(&raw["sequential"]));
     let sizes = &raw["sizes"];
     let rpq = scraper_var(&repo_root(), "REPOS_PER_QUERY", 25.0);
-    let step25_ms = f(&raw["cpu"], &["scrape_step_25_repos", "mean_ns"]) / 1e6;
-    let step50_ms = f(&raw["cpu"], &["scrape_step_50_repos", "mean_ns"]) / 1e6;
-    // The step of the deployed size: measured for 25 and 50, else scaled.
-    let step_ms = match rpq as u64 {
-        50 if step50_ms > 0.0 => step50_ms,
-        25 => step25_ms,
-        _ => step25_ms * rpq / 25.0,
-    };
-    let list_ms = f(&raw["cpu"], &["list_parse_data_json", "mean_ns"]) / 1e6;
 
     let mut md = String::new();
     let mut table = String::new();
@@ -796,21 +761,8 @@ fn render(raw: &Value, h: &Header) -> Rendered {
         .map(|w| f(sizes, &[w.name(), "gzip"]) as u64)
         .max()
         .unwrap_or(0);
-    // The busiest invocation of any run: most steps (the list parse counted
-    // once, as if it shared the invocation).
-    let max_steps = scenarios
-        .iter()
-        .map(|s| s.max_steps)
-        .chain(
-            raw["scale"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|d| f(d, &["scrape", "phases", "max_steps_per_invocation"])),
-        )
-        .fold(0.0, f64::max);
-    let cpu_native = max_steps * step_ms + list_ms;
-    let cpu_est = (cpu_native * WASM_FACTOR.0, cpu_native * WASM_FACTOR.1);
+    // CPU per invocation, measured in V8 (bench/cpu.rs).
+    let cpu_max = cpu::snapshot_max(&raw["cpu"]);
     let base = points.iter().find(|p| p.added == 0.0);
     // Per repo against the 222 figure (more than +15% is superlinear), and
     // the marginal cost of each segment against the mean marginal cost.
@@ -969,11 +921,29 @@ fn render(raw: &Value, h: &Header) -> Rendered {
     );
     head(
         w,
-        "CPU per scraper invocation (estimate)",
-        format!("{:.1}–{:.1} ms", cpu_est.0, cpu_est.1),
-        "≤ 10 ms (Free plan)",
-        yes(cpu_est.1 <= FREE_CPU_MS),
+        "CPU per invocation, max (scraper / processor)",
+        cpu::ms_pair(cpu_max),
+        "≤ 10 ms (Free plan), every invocation of the full, unchanged and changed runs, in V8",
+        yes(cpu::within(cpu_max)),
     );
+    if let Some((rest, list)) = cpu::scale_max(&raw["cpu"]) {
+        head(
+            w,
+            "CPU per scraper invocation at scale, max (all but the list parse / the list parse)",
+            cpu::ms_pair((Some(rest), list)),
+            "≤ 10 ms except the list parse (section 7)",
+            yes(rest <= cpu::CPU_LIMIT_MS),
+        );
+    }
+    if let Some((wasm, heap)) = cpu::scale_memory(&raw["cpu"]) {
+        head(
+            w,
+            "Peak memory of the scraper isolate at scale",
+            format!("{:.1} MiB", (wasm + heap) / (1024.0 * 1024.0)),
+            "≤ 128 MB",
+            yes(wasm + heap <= 128.0 * 1_000_000.0),
+        );
+    }
     head(
         w,
         "Free tier, first day / steady day",
@@ -1285,63 +1255,7 @@ fn render(raw: &Value, h: &Header) -> Rendered {
     }
 
     // ---------------------------------------------------------- 7. cpu
-    let _ = writeln!(
-        w,
-        "\n## 7. CPU (criterion, `crates/bench/benches/step.rs`)\n"
-    );
-    let _ = writeln!(
-        w,
-        "One scrape step natively: decode a 25- or 50-repo GraphQL answer (10 issues per repo with \
-         bodies, built deterministically), absorb it, hash every repo and issue, diff \
-         against stored hashes (half unchanged) and plan the D1 writes. Measured with \
-         `--warm-up-time 1 --measurement-time 3`, release profile (opt-level z, as the \
-         workers). Native x86 time only estimates wasm time in workerd: the estimate applies \
-         a {}–{}× factor.\n",
-        WASM_FACTOR.0, WASM_FACTOR.1
-    );
-    let _ = writeln!(w, "| what | native mean |");
-    let _ = writeln!(w, "|---|---|");
-    let _ = writeln!(w, "| scrape step, 25 repos | {step25_ms:.3} ms |");
-    let _ = writeln!(w, "| scrape step, 50 repos | {step50_ms:.3} ms |");
-    let _ = writeln!(w, "| parse data.json (222 repos) | {list_ms:.3} ms |");
-    let _ = writeln!(
-        w,
-        "\nThe busiest scraper invocation of all runs above (scale runs included) ran {} steps \
-         of {} repos (`REPOS_PER_QUERY`); with the list parse that is {:.2} ms native, \
-         **{:.1}–{:.1} ms** estimated in wasm against the Free \
-         plan's 10 ms CPU per invocation: {}. (This covers the hot path only — not request \
-         building, D1 row decoding or log rendering. Waiting on I/O is not CPU time.)",
-        max_steps,
-        rpq,
-        cpu_native,
-        cpu_est.0,
-        cpu_est.1,
-        if cpu_est.1 <= FREE_CPU_MS {
-            "within it".to_string()
-        } else {
-            let fit = (FREE_CPU_MS / WASM_FACTOR.1 - list_ms) / step_ms.max(0.001);
-            if fit >= 1.0 {
-                format!(
-                    "**over it** — at most {:.0} steps per invocation would keep it under; \
-                     Workers Paid allows 30 s of CPU per invocation",
-                    fit.floor()
-                )
-            } else {
-                format!(
-                    "**over it** — even one step of {rpq} repos ({:.1}–{:.1} ms estimated) is \
-                     over, so fewer steps per invocation alone cannot fix it: the hot path \
-                     itself must get faster or the workers need Workers Paid (30 s of CPU per \
-                     invocation). Candidates, not yet measured one by one: \
-                     `github::decode_scrape` parses the body into a `Value` and then clones \
-                     each alias's subtree for `from_value` (deserialising straight into typed \
-                     structs avoids both); the release profile optimises for size \
-                     (`opt-level = \"z\"`), which slows hashing and parsing",
-                    step_ms * WASM_FACTOR.0,
-                    step_ms * WASM_FACTOR.1,
-                )
-            }
-        }
-    );
+    cpu::section(w, &raw["cpu"], &repo_root());
 
     // ---------------------------------------------------------- 8. cost
     let _ = writeln!(w, "\n## 8. Free-tier cost model (2 runs a day)\n");

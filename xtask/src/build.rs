@@ -190,7 +190,10 @@ impl Plan {
             target_dir: variant.target_dir.clone(),
             out_dir: variant.out_dir.clone(),
             env: vec![
-                ("CARGO_TARGET_DIR", variant.target_dir.clone().into_os_string()),
+                (
+                    "CARGO_TARGET_DIR",
+                    variant.target_dir.clone().into_os_string(),
+                ),
                 (
                     "CARGO_PROFILE_RELEASE_OPT_LEVEL",
                     OsString::from(&variant.opt_level),
@@ -459,8 +462,14 @@ mod tests {
     #[test]
     fn a_name_section_is_found_among_other_sections() {
         let type_section = (1, vec![0]);
-        assert!(has_name_section(&module(&[type_section.clone(), custom("name")])));
-        assert!(!has_name_section(&module(&[type_section, custom("producers")])));
+        assert!(has_name_section(&module(&[
+            type_section.clone(),
+            custom("name")
+        ])));
+        assert!(!has_name_section(&module(&[
+            type_section,
+            custom("producers")
+        ])));
     }
 
     #[test]

@@ -1,0 +1,651 @@
+//! CPU per invocation, measured in V8: the run of `bench/cpu.mjs`, the
+//! headline rows and section 7 of BENCHMARKS.md, and the opt-level
+//! comparison (`cargo xtask bench --opt-levels`).
+//!
+//! `bench/cpu.mjs` runs the compiled release workers in Miniflare (workerd)
+//! against the simulator and wraps each invocation, one at a time, in a CDP
+//! CPU profile of its isolate (its header comment has the method). Its JSON
+//! lists every invocation; the statistics here are computed from that list.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+use super::{command_output, commit, f, yes};
+use crate::build::{self, Variant, Worker};
+use crate::toolchain::{self, describe, node, path_with_npm_bin};
+use crate::{Error, Result};
+
+/// Workers Free: CPU per invocation.
+pub(super) const CPU_LIMIT_MS: f64 = 10.0;
+/// Headroom the issue asks for at p95.
+const P95_AIM_MS: f64 = 5.0;
+/// Workers: memory per isolate (128 MB).
+const MEMORY_LIMIT_BYTES: f64 = 128.0 * 1_000_000.0;
+/// Gzip size a worker must stay under for an opt-level to be kept.
+const OPT_SIZE_LIMIT_BYTES: f64 = 1024.0 * 1024.0;
+/// The snapshot scenarios, in the order they run.
+pub(super) const SNAPSHOT_RUNS: [&str; 3] = ["full", "unchanged", "changed"];
+/// Frames listed per busiest invocation.
+const TOP_FRAMES: usize = 8;
+/// The opt-levels compared, and where the comparison is kept.
+const OPT_LEVELS: [&str; 3] = ["z", "s", "3"];
+const OPT_LEVELS_FILE: &str = "bench/opt-levels.json";
+
+// ------------------------------------------------------------------ runs
+
+/// Runs `node bench/cpu.mjs` (the three snapshot runs and the scraper at
+/// `+scale` repos) and reads the JSON it writes.
+pub(super) fn measure(root: &Path, simulator: &Path, scale: u64) -> Result<Value> {
+    println!(
+        "\n==> CPU per invocation in V8 (bench/cpu.mjs): full, unchanged, changed, +{scale} repos"
+    );
+    let json = toolchain::target_dir().join("bench/cpu.json");
+    let scale = scale.to_string();
+    let scenarios = "full,unchanged,changed,scale";
+    run_cpu_bench(
+        root,
+        simulator,
+        &["--scenario", scenarios, "--scale", &scale],
+        &json,
+        None,
+    )
+}
+
+fn run_cpu_bench(
+    root: &Path,
+    simulator: &Path,
+    args: &[&str],
+    json: &Path,
+    builds: Option<&Path>,
+) -> Result<Value> {
+    let mut command = Command::new(node());
+    command
+        .arg("bench/cpu.mjs")
+        .args(args)
+        .arg("--quiet")
+        .arg("--json")
+        .arg(json)
+        .arg("--profiles")
+        .arg(json.with_extension(""))
+        .current_dir(root)
+        .env("PATH", path_with_npm_bin()?)
+        .env("UPSTREAM_SIM_BIN", simulator)
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    if let Some(dir) = builds {
+        command.arg("--builds").arg(dir);
+    }
+    toolchain::run(&mut command)?;
+    let text = std::fs::read_to_string(json).map_err(|e| {
+        Error(format!(
+            "{} wrote no {}: {e}",
+            describe(&command),
+            json.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error(format!("{}: {e}", json.display())))
+}
+
+/// `cargo xtask bench --opt-levels`: each worker built with opt-level z, s
+/// and 3 (own target and output directories, the shared build untouched),
+/// its gzip size, then the CPU of the three snapshot runs on each build,
+/// back to back so the machine's load is alike; written to
+/// bench/opt-levels.json, which every later report renders.
+pub(super) fn compare_opt_levels(root: &Path, simulator: &Path) -> Result<()> {
+    let base = |level: &str| toolchain::target_dir().join("opt-levels").join(level);
+    let mut sizes = Vec::new();
+    for level in OPT_LEVELS {
+        let mut per_worker = serde_json::Map::new();
+        for worker in Worker::ALL {
+            let variant = Variant {
+                opt_level: level.to_string(),
+                target_dir: base(level).join("target"),
+                out_dir: base(level).join(worker.name()),
+            };
+            build::build_variant(worker, &variant)?;
+            let wasm = std::fs::read(variant.out_dir.join("index_bg.wasm"))
+                .map_err(|e| Error(format!("cannot read the opt-level {level} build: {e}")))?;
+            per_worker.insert(
+                worker.name().into(),
+                json!({"raw": wasm.len(), "gzip": build::gzip_len(&wasm)?}),
+            );
+        }
+        sizes.push(Value::Object(per_worker));
+    }
+    let mut levels = Vec::new();
+    for (level, sizes) in OPT_LEVELS.iter().zip(sizes) {
+        println!("\n==> CPU with opt-level {level}");
+        let cpu = run_cpu_bench(
+            root,
+            simulator,
+            &["--scenario", "full,unchanged,changed"],
+            &base(level).join("cpu.json"),
+            Some(&base(level)),
+        )?;
+        levels.push(json!({"opt_level": level, "sizes": sizes, "cpu": summary(&cpu)}));
+    }
+    let doc = json!({
+        "commit": commit(root),
+        "date": command_output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+            .unwrap_or_else(|| "unknown date".into()),
+        "levels": levels,
+    });
+    let path = root.join(OPT_LEVELS_FILE);
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
+    )
+    .map_err(|e| Error(format!("cannot write {}: {e}", path.display())))?;
+    println!("{}", opt_level_table(&doc, &current_opt_level(root)));
+    println!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+/// Per worker, max and mean CPU over every invocation of the snapshot runs.
+fn summary(cpu: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for worker in Worker::ALL {
+        let values: Vec<f64> = SNAPSHOT_RUNS
+            .iter()
+            .flat_map(|run| cpu_values(cpu, run, worker.name(), Include::All))
+            .collect();
+        let s = stats(&values);
+        out.insert(
+            worker.name().into(),
+            json!({"count": s.count, "max": s.max, "p95": s.p95, "mean": s.mean}),
+        );
+    }
+    Value::Object(out)
+}
+
+/// `[profile.release] opt-level` of the root Cargo.toml, as written there.
+fn current_opt_level(root: &Path) -> String {
+    let text = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+    let mut in_release = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_release = line == "[profile.release]";
+        } else if in_release && line.starts_with("opt-level") {
+            if let Some(value) = line.split('=').nth(1) {
+                return value.trim().trim_matches('"').to_string();
+            }
+        }
+    }
+    "3".into()
+}
+
+// ------------------------------------------------------------------ figures
+
+/// `count`, `max`, nearest-rank `p95` and `mean` of a list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Stats {
+    pub count: usize,
+    pub max: f64,
+    pub p95: f64,
+    pub mean: f64,
+}
+
+/// The statistics of CPU figures. p95 is the nearest-rank percentile: the
+/// smallest value with at least 95% of the values at or below it.
+pub(super) fn stats(values: &[f64]) -> Stats {
+    if values.is_empty() {
+        return Stats {
+            count: 0,
+            max: 0.0,
+            p95: 0.0,
+            mean: 0.0,
+        };
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((0.95 * sorted.len() as f64).ceil() as usize).max(1);
+    Stats {
+        count: sorted.len(),
+        max: sorted[sorted.len() - 1],
+        p95: sorted[rank - 1],
+        mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
+    }
+}
+
+/// Which invocations of a run: all, or at scale all but the list's.
+#[derive(Clone, Copy, PartialEq)]
+enum Include {
+    All,
+    AllButList,
+    List,
+}
+
+/// CPU (ms) of each invocation of `worker` in `run`.
+fn cpu_values(cpu: &Value, run: &str, worker: &str, include: Include) -> Vec<f64> {
+    cpu["results"][run][worker]["invocations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| {
+            let list = f(i, &["list_fetches"]) > 0.0;
+            match include {
+                Include::All => true,
+                Include::AllButList => !list,
+                Include::List => list,
+            }
+        })
+        .map(|i| f(i, &["cpu_ms"]))
+        .collect()
+}
+
+/// The headline: the largest invocation of each worker over the snapshot
+/// runs, `None` where a worker never ran.
+pub(super) fn snapshot_max(cpu: &Value) -> (Option<f64>, Option<f64>) {
+    let max = |worker: Worker| {
+        let all: Vec<f64> = SNAPSHOT_RUNS
+            .iter()
+            .flat_map(|run| cpu_values(cpu, run, worker.name(), Include::All))
+            .collect();
+        (!all.is_empty()).then(|| stats(&all).max)
+    };
+    (max(Worker::Scraper), max(Worker::Processor))
+}
+
+/// At scale: the max of every scraper invocation but the list's, and the
+/// list invocation's figure.
+pub(super) fn scale_max(cpu: &Value) -> Option<(f64, Option<f64>)> {
+    let rest = cpu_values(cpu, "scale", "scraper", Include::AllButList);
+    if rest.is_empty() {
+        return None;
+    }
+    let list = cpu_values(cpu, "scale", "scraper", Include::List);
+    Some((
+        stats(&rest).max,
+        (!list.is_empty()).then(|| stats(&list).max),
+    ))
+}
+
+/// The scraper isolate's peak memory at scale: its wasm memory (which only
+/// grows, so its final size is its peak) plus the largest JS heap seen
+/// after any invocation.
+pub(super) fn scale_memory(cpu: &Value) -> Option<(f64, f64)> {
+    let m = &cpu["results"]["memory_scale"]["scraper"];
+    let wasm: f64 = m["wasm_memories"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .sum();
+    let heap = f(m, &["js_heap_total"]).max(f(
+        &cpu["results"]["scale"]["scraper"],
+        &["js_heap_total_max"],
+    ));
+    Some((wasm, heap))
+}
+
+pub(super) fn ms_pair(pair: (Option<f64>, Option<f64>)) -> String {
+    let one = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.1}"));
+    format!("{} / {} ms", one(pair.0), one(pair.1))
+}
+
+pub(super) fn within(pair: (Option<f64>, Option<f64>)) -> bool {
+    pair.0.is_some()
+        && [pair.0, pair.1]
+            .iter()
+            .flatten()
+            .all(|&v| v <= CPU_LIMIT_MS)
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+}
+
+/// A Rust frame name without its `::h<hash>` suffix, for reading.
+pub(super) fn short_frame(name: &str) -> String {
+    match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            head.to_string()
+        }
+        _ => name.to_string(),
+    }
+}
+
+// ------------------------------------------------------------------ report
+
+/// BENCHMARKS.md section 7.
+pub(super) fn section(w: &mut String, cpu: &Value, root: &Path) {
+    let _ = writeln!(w, "\n## 7. CPU per invocation (V8 in workerd)\n");
+    if cpu["results"].is_null() {
+        let _ = writeln!(w, "Not measured in this run.");
+        return;
+    }
+    method(w, cpu);
+    let _ = writeln!(
+        w,
+        "| run | worker | invocations | max | p95 | mean | max ≤ 10 ms | p95 ≤ 5 ms |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
+    for run in SNAPSHOT_RUNS {
+        for worker in Worker::ALL {
+            row(
+                w,
+                run,
+                worker.name(),
+                &cpu_values(cpu, run, worker.name(), Include::All),
+            );
+        }
+    }
+    let scale = f(&cpu["results"]["scale"], &["added_repos"]);
+    let scale_label = format!("+{} repos", super::thousands(scale));
+    row(
+        w,
+        &format!("{scale_label}, all but the list parse"),
+        "scraper",
+        &cpu_values(cpu, "scale", "scraper", Include::AllButList),
+    );
+    row(
+        w,
+        &format!("{scale_label}, the list parse"),
+        "scraper",
+        &cpu_values(cpu, "scale", "scraper", Include::List),
+    );
+    busiest(w, cpu);
+    scale_notes(w, cpu, &scale_label);
+    let _ = writeln!(w, "\n### opt-level (`[profile.release]` of Cargo.toml)\n");
+    match std::fs::read_to_string(root.join(OPT_LEVELS_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    {
+        Some(doc) => {
+            let _ = writeln!(
+                w,
+                "From `cargo xtask bench --opt-levels` at commit `{}` ({}): each worker built \
+                 with each level (LTO, one codegen unit, as the release profile), its gzip \
+                 size, and the CPU of every invocation of the three snapshot runs on that \
+                 build, measured as above (a separate run per level on this shared machine: \
+                 differences of ~10% are within run-to-run noise). Kept: the lowest CPU that \
+                 fits ≤ 1 MiB gzip per worker.\n",
+                doc["commit"].as_str().unwrap_or("?"),
+                doc["date"].as_str().unwrap_or("?"),
+            );
+            let _ = writeln!(w, "{}", opt_level_table(&doc, &current_opt_level(root)));
+        }
+        None => {
+            let _ = writeln!(
+                w,
+                "Not compared yet: `cargo xtask bench --opt-levels` writes {OPT_LEVELS_FILE}."
+            );
+        }
+    }
+}
+
+fn method(w: &mut String, cpu: &Value) {
+    let build = &cpu["build"];
+    let names = Worker::ALL
+        .iter()
+        .all(|wk| build[wk.name()]["names"].as_bool().unwrap_or(false));
+    let _ = writeln!(
+        w,
+        "Measured by `node bench/cpu.mjs` on the compiled release workers \
+         (`apps/*/build`{}) in Miniflare's workerd, against the simulator (seed 42), \
+         with V8's CPU profiler through workerd's inspector: workerd runs with \
+         `--inspector-addr`, each worker's isolate is a target of its own \
+         (`core:user:<name>`), and CDP `Profiler.start` / `Profiler.stop` (sampling \
+         interval {} µs) wrap exactly one invocation. The bench is the queue: the workers \
+         keep their real producers, a bench-only worker consumes the queues and hands each \
+         message to the driver, which invokes the consumer itself with `Fetcher.queue()` \
+         (batches of `max_batch_size`, acks and retries applied as Queues would) and the \
+         cron with `Fetcher.scheduled()`, one invocation at a time. An invocation's CPU is \
+         its non-idle samples: V8 samples an isolate only while it is entered, so waiting on \
+         the simulator, D1 or a queue leaves a gap between samples that is not counted (each \
+         sample counts at most 1.5 of the achieved sampling periods). Checked: the unchanged \
+         rerun with every GraphQL answer 300 ms late (`node bench/cpu.mjs --scenario \
+         unchanged --sanity`) costs the same CPU. GC and V8/workerd native time on the \
+         isolate's behalf count; the profiler's own sampling adds some. The processor's \
+         pacing (`AI_CALLS_PER_MINUTE`, `GITHUB_POINTS_PER_MINUTE`) is lifted for the run: it \
+         only sleeps. Invocations run on this shared machine, not Cloudflare's; the busiest \
+         profiles are in `target/bench/cpu/*.cpuprofile` (Chrome DevTools opens them).\n",
+        if names {
+            ", which keep the wasm `name` section: worker-build runs wasm-opt with \
+             `--debuginfo`; a custom section costs no CPU, so this is also the figure of the \
+             deployed build"
+        } else {
+            "; **without the wasm `name` section**, so Rust frames are unnamed — \
+             `cargo xtask build --profiling` checks for it"
+        },
+        f(cpu, &["interval_us"]),
+    );
+}
+
+fn row(w: &mut String, run: &str, worker: &str, values: &[f64]) {
+    if values.is_empty() {
+        return;
+    }
+    let s = stats(values);
+    let _ = writeln!(
+        w,
+        "| {run} | {worker} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} |",
+        s.count,
+        s.max,
+        s.p95,
+        s.mean,
+        yes(s.max <= CPU_LIMIT_MS),
+        yes(s.p95 <= P95_AIM_MS)
+    );
+}
+
+/// The top frames of the busiest invocation of each worker and run.
+fn busiest(w: &mut String, cpu: &Value) {
+    let _ = writeln!(
+        w,
+        "\nThe busiest invocation of each worker and run, and its top {TOP_FRAMES} frames by \
+         self time (`(program)`: native code outside JS and wasm; `(garbage collector)`; \
+         `wasm-to-js`: crossings into JS):\n"
+    );
+    let runs = SNAPSHOT_RUNS.iter().map(|r| (*r, "busiest"));
+    for (run, key) in runs.chain([("scale", "busiest"), ("scale", "list_invocation")]) {
+        for worker in Worker::ALL {
+            let inv = &cpu["results"][run][worker.name()][key];
+            let Some(frames) = inv["top_frames"].as_array() else {
+                continue;
+            };
+            let label = match (run, key) {
+                ("scale", "busiest") => "at scale, all but the list parse".to_string(),
+                ("scale", _) => "at scale, the list parse".to_string(),
+                _ => run.to_string(),
+            };
+            let list = frames
+                .iter()
+                .take(TOP_FRAMES)
+                .map(|fr| {
+                    format!(
+                        "`{}` {:.1}",
+                        short_frame(fr["name"].as_str().unwrap_or("?")),
+                        f(fr, &["self_ms"])
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                w,
+                "- **{label}, {}**: {:.1} ms ({}, {:.0} ms wall of which {:.0} ms waiting, {} \
+                 GraphQL requests): {list} (ms).",
+                worker.name(),
+                f(inv, &["cpu_ms"]),
+                inv["trigger"].as_str().unwrap_or("?"),
+                f(inv, &["wall_ms"]),
+                f(inv, &["waiting_ms"]),
+                f(inv, &["graphql"]),
+            );
+        }
+    }
+}
+
+fn scale_notes(w: &mut String, cpu: &Value, scale_label: &str) {
+    let Some((rest, list)) = scale_max(cpu) else {
+        return;
+    };
+    let plan = match list {
+        Some(ms) if ms > CPU_LIMIT_MS => format!(
+            "the invocation that parses the list takes {ms:.1} ms, over the Free plan's 10 ms: \
+             a list that size needs Workers Paid (30 s of CPU per invocation by default), \
+             which it needs anyway for its queue operations and D1 writes (section 8)"
+        ),
+        Some(ms) => format!("the invocation that parses the list takes {ms:.1} ms, within Free"),
+        None => "no invocation fetched the list".to_string(),
+    };
+    let _ = writeln!(
+        w,
+        "\nAt {scale_label} every scraper invocation but the list's is at most {rest:.1} ms \
+         ({}); {plan}.",
+        if rest <= CPU_LIMIT_MS {
+            "within the Free plan's 10 ms"
+        } else {
+            "**over the Free plan's 10 ms**"
+        }
+    );
+    if let Some((wasm, heap)) = scale_memory(cpu) {
+        let _ = writeln!(
+            w,
+            "\nPeak memory of the scraper's isolate at {scale_label}: {} ({} wasm linear memory \
+             at the end of the run — it never shrinks, so that is its peak — plus {} JS heap, \
+             the largest seen after any invocation), against the 128 MB Workers limit: {}.",
+            mib(wasm + heap),
+            mib(wasm),
+            mib(heap),
+            yes(wasm + heap <= MEMORY_LIMIT_BYTES)
+        );
+    }
+}
+
+fn opt_level_table(doc: &Value, current: &str) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| opt-level | gzip (scraper / processor) | scraper CPU max / mean | processor CPU max / mean | ≤ 1 MiB gzip | |"
+    );
+    let _ = writeln!(t, "|---|---|---|---|---|---|");
+    for level in doc["levels"].as_array().into_iter().flatten() {
+        let name = level["opt_level"].as_str().unwrap_or("?");
+        let gz = |wk: &str| f(&level["sizes"], &[wk, "gzip"]);
+        let fits = gz("scraper") <= OPT_SIZE_LIMIT_BYTES && gz("processor") <= OPT_SIZE_LIMIT_BYTES;
+        let cpu = |wk: &str| {
+            format!(
+                "{:.1} / {:.1} ms",
+                f(&level["cpu"], &[wk, "max"]),
+                f(&level["cpu"], &[wk, "mean"])
+            )
+        };
+        let _ = writeln!(
+            t,
+            "| `{name}` | {:.1} / {:.1} KiB | {} | {} | {} | {} |",
+            gz("scraper") / 1024.0,
+            gz("processor") / 1024.0,
+            cpu("scraper"),
+            cpu("processor"),
+            if fits { "yes" } else { "no" },
+            if name == current { "**kept**" } else { "" }
+        );
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p95_is_the_nearest_rank_value() {
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        let s = stats(&values);
+        assert_eq!((s.count, s.max, s.p95, s.mean), (20, 20.0, 19.0, 10.5));
+        let one = stats(&[7.0]);
+        assert_eq!((one.max, one.p95, one.mean), (7.0, 7.0, 7.0));
+        assert_eq!(stats(&[]).count, 0);
+    }
+
+    #[test]
+    fn p95_of_a_short_list_is_its_largest_value() {
+        let s = stats(&[3.0, 1.0, 2.0]);
+        assert_eq!(s.p95, 3.0);
+    }
+
+    fn doc() -> Value {
+        let inv = |ms: f64, list: u64| json!({"cpu_ms": ms, "list_fetches": list});
+        json!({
+            "interval_us": 100,
+            "results": {
+                "full": {
+                    "scraper": {"invocations": [inv(3.0, 0), inv(12.5, 1)]},
+                    "processor": {"invocations": [inv(4.0, 0), inv(6.0, 0)]},
+                },
+                "unchanged": {"scraper": {"invocations": [inv(2.0, 0)]}},
+                "changed": {"scraper": {"invocations": [inv(9.0, 0)]},
+                            "processor": {"invocations": [inv(8.0, 0)]}},
+                "scale": {"added_repos": 10000,
+                          "scraper": {"invocations": [inv(140.0, 1), inv(7.0, 0), inv(8.5, 0)],
+                                      "js_heap_total_max": 8_000_000.0}},
+                "memory_scale": {"scraper": {"wasm_memories": [20_000_000.0], "js_heap_total": 6_000_000.0}},
+            }
+        })
+    }
+
+    #[test]
+    fn the_headline_is_the_largest_invocation_of_the_snapshot_runs() {
+        let pair = snapshot_max(&doc());
+        assert_eq!(pair, (Some(12.5), Some(8.0)));
+        assert_eq!(ms_pair(pair), "12.5 / 8.0 ms");
+        assert!(!within(pair));
+        assert!(within((Some(9.9), None)));
+        assert!(!within((None, None)));
+    }
+
+    #[test]
+    fn at_scale_the_list_parse_is_reported_apart() {
+        assert_eq!(scale_max(&doc()), Some((8.5, Some(140.0))));
+        assert_eq!(scale_memory(&doc()), Some((20_000_000.0, 8_000_000.0)));
+    }
+
+    #[test]
+    fn the_section_has_a_row_per_worker_and_run_and_the_scale_rows() {
+        let mut md = String::new();
+        section(&mut md, &doc(), Path::new("/nonexistent"));
+        assert!(md.contains(
+            "| full | scraper | 2 | 12.5 ms | 12.5 ms | 7.8 ms | **missed** | **missed** |"
+        ));
+        assert!(md
+            .contains("| changed | processor | 1 | 8.0 ms | 8.0 ms | 8.0 ms | met | **missed** |"));
+        assert!(md.contains("| +10,000 repos, all but the list parse | scraper | 2 | 8.5 ms |"));
+        assert!(md.contains("| +10,000 repos, the list parse | scraper | 1 | 140.0 ms |"));
+        assert!(md.contains("needs Workers Paid"));
+        assert!(md.contains("Peak memory of the scraper's isolate at +10,000 repos: 26.7 MiB"));
+    }
+
+    #[test]
+    fn rust_hashes_are_dropped_from_frame_names() {
+        assert_eq!(
+            short_frame("sha2::sha256::compress256::he3d41f730ed5f281"),
+            "sha2::sha256::compress256"
+        );
+        assert_eq!(short_frame("fetch"), "fetch");
+        assert_eq!(short_frame("a::hello"), "a::hello");
+    }
+
+    #[test]
+    fn the_kept_opt_level_is_marked_and_sizes_checked() {
+        let doc = json!({"levels": [
+            {"opt_level": "z", "sizes": {"scraper": {"gzip": 400_000}, "processor": {"gzip": 300_000}},
+             "cpu": {"scraper": {"max": 9.0, "mean": 4.0}, "processor": {"max": 8.0, "mean": 3.0}}},
+            {"opt_level": "3", "sizes": {"scraper": {"gzip": 1_100_000}, "processor": {"gzip": 600_000}},
+             "cpu": {"scraper": {"max": 7.0, "mean": 3.0}, "processor": {"max": 6.0, "mean": 2.0}}},
+        ]});
+        let t = opt_level_table(&doc, "z");
+        assert!(t.contains(
+            "| `z` | 390.6 / 293.0 KiB | 9.0 / 4.0 ms | 8.0 / 3.0 ms | yes | **kept** |"
+        ));
+        assert!(t.contains("| `3` | 1074.2 / 585.9 KiB | 7.0 / 3.0 ms | 6.0 / 2.0 ms | no |  |"));
+    }
+
+    #[test]
+    fn the_release_opt_level_is_read_from_cargo_toml() {
+        assert!(OPT_LEVELS.contains(&current_opt_level(&toolchain::repo_root()).as_str()));
+    }
+}
