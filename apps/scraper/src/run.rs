@@ -43,7 +43,7 @@ fn scrape_config(env: &Env) -> ScrapeConfig {
         ),
         max_inline_retries: config::number_or(env, "MAX_INLINE_RETRIES", 2),
         send_concurrency: config::number_or(env, "DISCOVERY_CONCURRENCY", 6),
-        ai_upgrades_per_run: config::number_or(env, "AI_UPGRADES_PER_RUN", 20),
+        ai_upgrades_per_run: config::number_or(env, "AI_UPGRADES_PER_RUN", 2000),
         inactive_after_days: config::number_or(
             env,
             "INACTIVE_AFTER_DAYS",
