@@ -19,6 +19,10 @@ export function simVars(sim, extra = {}) {
     // The simulated world is dated around 2024-05 (seeded, never the wall
     // clock): with the default year, every repo would count as inactive.
     INACTIVE_AFTER_DAYS: "36500",
+    // The processor spaces AI calls to stay under Workers AI's per-minute
+    // limit (1 s apart per consumer); the simulator enforces none, so suites
+    // not about pacing lift it rather than wait (a full snapshot is 2,262 calls).
+    AI_CALLS_PER_MINUTE: "240000",
     ...extra,
   };
 }
