@@ -209,7 +209,7 @@ test("AI 429s are retried through the queue and end as AI output, not heuristic"
     for (const t of targets) {
       const row = await p.first("SELECT i.* FROM issues i JOIN repos r ON r.id = i.repo_id WHERE r.owner = ? AND r.name = ? AND i.number = ?", t.owner, t.name, t.number);
       assert.equal(row.processing_status, "completed");
-      assert.equal(row.analysis_model, "@cf/meta/llama-3.1-8b-instruct", `fell back: ${row.fallback_reason}`);
+      assert.equal(row.analysis_model, "@cf/meta/llama-3.1-8b-instruct-fp8-fast", `fell back: ${row.fallback_reason}`);
       assert.equal(row.fallback_reason, null);
       assert.equal(row.analysis_hash, row.content_hash);
     }
