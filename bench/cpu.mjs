@@ -157,6 +157,7 @@ async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalU
     profilers,
     workers,
     intervalUs,
+    seqs: new Map(),
     // workerd runs every isolate of the stack (and D1); its whole CPU is an
     // upper bound for one isolate's, kept beside each figure as a check.
     workerdPid: (await childPids("workerd"))[0] ?? null,
@@ -192,6 +193,10 @@ async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalU
  */
 async function measure(b, worker, run) {
   const profiler = b.profilers.get(worker);
+  // The nth invocation of this isolate: the first ones of each code path
+  // also pay for compiling it (V8 compiles wasm functions on first call).
+  const isolateSeq = (b.seqs.get(worker) ?? 0) + 1;
+  b.seqs.set(worker, isolateSeq);
   const before = await b.sim.control("/_sim/counters");
   await profiler.start();
   const processBefore = b.workerdPid && (await processCpuNs(b.workerdPid));
@@ -212,6 +217,7 @@ async function measure(b, worker, run) {
   const route = (c, r) => c.by_route?.[r] ?? 0;
   return {
     worker,
+    isolate_seq: isolateSeq,
     result,
     error,
     cpu_ms: round(cpu.cpu_us / 1000),
@@ -245,22 +251,19 @@ async function runScenario(b, name, { quiet }) {
   const invocations = [{ ...cron, trigger: "cron", messages: 0 }];
   await b.driver.settle();
   let lastLog = Date.now();
+  const progress = (inv) => {
+    if (!quiet && Date.now() - lastLog > 5000) {
+      lastLog = Date.now();
+      log(`${name}: ${b.driver.pending()} messages waiting; last ${inv.worker} ${inv.cpu_ms} ms CPU`);
+    }
+  };
   const done = async () => {
     const r = await b.first("SELECT COUNT(*) AS n, (SELECT status FROM scrape_runs ORDER BY started_at DESC LIMIT 1) AS status FROM scrape_runs");
     return r.n > runsBefore && r.status !== "running";
   };
-  const queued = await b.driver.drain({
-    done,
-    onInvocation: (inv) => {
-      if (!quiet && Date.now() - lastLog > 5000) {
-        lastLog = Date.now();
-        log(`${name}: ${invocations.length + 1} invocations, ${b.driver.pending()} messages waiting; last ${inv.worker} ${inv.cpu_ms} ms CPU`);
-      }
-      invocations.push({ ...inv, trigger: `queue ${inv.queue}` });
-      // Keep only what the report needs of all but the busiest (below).
-    },
-  });
-  void queued;
+  for (const inv of await b.driver.drain({ done, onInvocation: progress })) {
+    invocations.push({ ...inv, trigger: `queue ${inv.queue}` });
+  }
   const run = await b.first("SELECT * FROM scrape_runs ORDER BY started_at DESC LIMIT 1");
   log(`${name}: ${invocations.length} invocations, run ${run.status}`);
   return { invocations, run };
@@ -281,6 +284,7 @@ function aggregate(name, invocations, { top, listSeparately = false }) {
       busiest: describe(busiest, top),
       invocations: mine.map((i) => ({
         trigger: i.trigger,
+        isolate_seq: i.isolate_seq,
         messages: i.messages,
         cpu_ms: i.cpu_ms,
         wall_ms: i.wall_ms,
@@ -307,6 +311,7 @@ function aggregate(name, invocations, { top, listSeparately = false }) {
 function describe(inv, top) {
   return {
     trigger: inv.trigger,
+    isolate_seq: inv.isolate_seq,
     messages: inv.messages,
     cpu_ms: inv.cpu_ms,
     wall_ms: inv.wall_ms,
@@ -446,7 +451,7 @@ function table(results, top) {
       if (!w) continue;
       const c = w.cpu_ms;
       row(scenario, worker, c.count, c.max.toFixed(1), c.p95.toFixed(1), c.mean.toFixed(1),
-        `${w.busiest.trigger}: ${w.busiest.wall_ms.toFixed(0)} ms wall (${w.busiest.waiting_ms.toFixed(0)} waiting), ` +
+        `${w.busiest.trigger}: ${w.busiest.wall_ms.toFixed(0)} ms wall, ` +
           `${w.busiest.graphql} GraphQL; workerd process ${w.busiest.workerd_cpu_ms?.toFixed(1) ?? "?"} ms CPU`);
       if (w.list_invocation) {
         row("", "  list", 1, w.list_invocation.cpu_ms.toFixed(1), "", "", `${w.list_invocation.trigger} (the invocation that fetched the list; not in the row above)`);

@@ -347,6 +347,7 @@ pub(super) fn section(w: &mut String, cpu: &Value, root: &Path) {
         "scraper",
         &cpu_values(cpu, "scale", "scraper", Include::List),
     );
+    cold(w, cpu);
     busiest(w, cpu);
     scale_notes(w, cpu, &scale_label);
     let _ = writeln!(w, "\n### opt-level (`[profile.release]` of Cargo.toml)\n");
@@ -432,6 +433,43 @@ fn row(w: &mut String, run: &str, worker: &str, values: &[f64]) {
     );
 }
 
+/// The first invocations of each isolate (the full run starts them): they
+/// also compile what they run first.
+fn cold(w: &mut String, cpu: &Value) {
+    let mut parts = Vec::new();
+    for worker in Worker::ALL {
+        let first = first_invocations(cpu, "full", worker.name(), 3);
+        if !first.is_empty() {
+            let list: Vec<String> = first.iter().map(|ms| format!("{ms:.1}")).collect();
+            parts.push(format!("{} {} ms", worker.name(), list.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "\nThe first invocations of a fresh isolate also pay for compiling what they run (V8 \
+         compiles a wasm function on its first call, and runs it unoptimised until it is hot); \
+         a twice-daily cron is likely to meet fresh isolates on Cloudflare too, so they count. \
+         First three invocations of each isolate in the full run: {}.",
+        parts.join("; ")
+    );
+}
+
+/// CPU of the first `n` invocations of `worker`'s isolate in `run`, in order.
+fn first_invocations(cpu: &Value, run: &str, worker: &str, n: u64) -> Vec<f64> {
+    let mut first: Vec<(u64, f64)> = cpu["results"][run][worker]["invocations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| Some((i["isolate_seq"].as_u64()?, f(i, &["cpu_ms"]))))
+        .filter(|(seq, _)| *seq <= n)
+        .collect();
+    first.sort_by_key(|(seq, _)| *seq);
+    first.into_iter().map(|(_, ms)| ms).collect()
+}
+
 /// The top frames of the busiest invocation of each worker and run.
 fn busiest(w: &mut String, cpu: &Value) {
     let _ = writeln!(
@@ -466,13 +504,11 @@ fn busiest(w: &mut String, cpu: &Value) {
                 .join(", ");
             let _ = writeln!(
                 w,
-                "- **{label}, {}**: {:.1} ms ({}, {:.0} ms wall of which {:.0} ms waiting, {} \
-                 GraphQL requests): {list} (ms).",
+                "- **{label}, {}**: {:.1} ms CPU in {:.0} ms ({}, GraphQL requests: {}): {list} (ms).",
                 worker.name(),
                 f(inv, &["cpu_ms"]),
-                inv["trigger"].as_str().unwrap_or("?"),
                 f(inv, &["wall_ms"]),
-                f(inv, &["waiting_ms"]),
+                inv["trigger"].as_str().unwrap_or("?"),
                 f(inv, &["graphql"]),
             );
         }
@@ -569,7 +605,8 @@ mod tests {
     }
 
     fn doc() -> Value {
-        let inv = |ms: f64, list: u64| json!({"cpu_ms": ms, "list_fetches": list});
+        let inv =
+            |ms: f64, list: u64| json!({"cpu_ms": ms, "list_fetches": list, "isolate_seq": 1});
         json!({
             "interval_us": 100,
             "results": {
@@ -617,6 +654,18 @@ mod tests {
         assert!(md.contains("| +10,000 repos, the list parse | scraper | 1 | 140.0 ms |"));
         assert!(md.contains("needs Workers Paid"));
         assert!(md.contains("Peak memory of the scraper's isolate at +10,000 repos: 26.7 MiB"));
+    }
+
+    #[test]
+    fn the_first_invocations_of_an_isolate_are_listed_in_order() {
+        let cpu = json!({"results": {"full": {"scraper": {"invocations": [
+            {"cpu_ms": 5.0, "isolate_seq": 2}, {"cpu_ms": 9.0, "isolate_seq": 1},
+            {"cpu_ms": 4.0, "isolate_seq": 4}, {"cpu_ms": 3.0, "isolate_seq": 3},
+        ]}}}});
+        assert_eq!(
+            first_invocations(&cpu, "full", "scraper", 3),
+            vec![9.0, 5.0, 3.0]
+        );
     }
 
     #[test]
