@@ -183,36 +183,8 @@ pub(crate) async fn serve(
         }
     }
 
-    let mut truncate = false;
-    let canned = match (fault, traffic.class) {
-        (Some(f), Some(class)) => match f.kind {
-            FaultKind::Latency => {
-                tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
-                record.fault = Some(f.kind.name());
-                None
-            }
-            FaultKind::TruncatedJson => {
-                truncate = true;
-                None
-            }
-            k if k.acts_in_responder() => {
-                req.extensions_mut().insert(AiFault(k));
-                None
-            }
-            k => {
-                if k == FaultKind::AiTimeout {
-                    tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
-                }
-                record.fault = Some(k.name());
-                fault_response(class, f).map(|mut resp| {
-                    rate_limit_headers(&sim, class, req.headers(), peer, &mut resp);
-                    resp
-                })
-            }
-        },
-        _ => None,
-    };
-
+    let (canned, truncate) =
+        apply_fault(&sim, fault, traffic.class, &mut req, peer, &mut record).await;
     let mut resp = match canned {
         Some(r) => r,
         None => match router.oneshot(req).await {
@@ -220,24 +192,11 @@ pub(crate) async fn serve(
             Err(never) => match never {},
         },
     };
-
     if truncate {
         record.fault = Some(FaultKind::TruncatedJson.name());
         resp = truncated(resp).await;
     }
-    if let Some(p) = resp.extensions().get::<GraphqlPoints>() {
-        record.graphql_points = p.0;
-    }
-    if let Some(applied) = resp.extensions().get::<UnitFaultsApplied>() {
-        record.unit_faults = applied.0.clone();
-    }
-    if let Some(call) = resp.extensions().get::<AiCall>() {
-        record.ai_call = Some((call.model.clone(), call.outcome.clone()));
-        record.ai_neurons = call.neurons.clone();
-    }
-    if resp.extensions().get::<AiFaultApplied>().is_some() {
-        record.fault = fault.map(|f| f.kind.name());
-    }
+    note_response(&resp, fault, &mut record);
     record.status = resp.status().as_u16();
     finish(&sim, &traffic, &method, &path, record);
     Ok(resp)
@@ -259,6 +218,63 @@ fn revoked_token(
     let anonymous = crate::ratelimit::Client::Anonymous(peer.ip().to_string());
     let core = sim.limits().peek(Resource::Core, &anonymous);
     Some(crate::tokens::bad_credentials(class, core))
+}
+
+/// Applies a request-level fault: waits (latency, AI timeout), hands AI
+/// output faults to the responder, or returns the canned response; also
+/// says whether the real body must be truncated.
+async fn apply_fault(
+    sim: &Sim,
+    fault: Option<Fault>,
+    class: Option<RouteClass>,
+    req: &mut Request<Body>,
+    peer: SocketAddr,
+    record: &mut RequestRecord,
+) -> (Option<Response<Body>>, bool) {
+    let (Some(f), Some(class)) = (fault, class) else {
+        return (None, false);
+    };
+    match f.kind {
+        FaultKind::Latency => {
+            tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
+            record.fault = Some(f.kind.name());
+            (None, false)
+        }
+        FaultKind::TruncatedJson => (None, true),
+        k if k.acts_in_responder() => {
+            req.extensions_mut().insert(AiFault(k));
+            (None, false)
+        }
+        k => {
+            if k == FaultKind::AiTimeout {
+                tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
+            }
+            record.fault = Some(k.name());
+            let canned = fault_response(class, f).map(|mut resp| {
+                rate_limit_headers(sim, class, req.headers(), peer, &mut resp);
+                resp
+            });
+            (canned, false)
+        }
+    }
+}
+
+/// Copies what the handler reported (points, unit faults, AI call) into
+/// the request's record.
+fn note_response(resp: &Response<Body>, fault: Option<Fault>, record: &mut RequestRecord) {
+    if let Some(p) = resp.extensions().get::<GraphqlPoints>() {
+        record.graphql_points = p.0;
+    }
+    if let Some(applied) = resp.extensions().get::<UnitFaultsApplied>() {
+        record.unit_faults = applied.0.clone();
+    }
+    if let Some(call) = resp.extensions().get::<AiCall>() {
+        record.ai_call = Some((call.model.clone(), call.outcome.clone()));
+        record.ai_neurons = call.neurons.clone();
+    }
+    if resp.extensions().get::<AiFaultApplied>().is_some() {
+        record.fault = fault.map(|f| f.kind.name());
+    }
 }
 
 /// A GitHub request in flight, counted against the secondary concurrency
