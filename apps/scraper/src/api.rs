@@ -118,14 +118,24 @@ impl ApiBackend for Edge {
         })
     }
 
-    async fn store_answer(&mut self, key: &str, status: u16, etag: &str, body: &str, ttl_secs: u32) {
+    async fn store_answer(
+        &mut self,
+        key: &str,
+        status: u16,
+        etag: &str,
+        body: &str,
+        ttl_secs: u32,
+    ) {
         let body = ResponseBody::Body(body.as_bytes().to_vec());
         if let Ok(response) = stored(body, status, Some(etag), ttl_secs) {
             let _ = self.cache.put(key, response).await;
         }
     }
 
-    async fn query(&mut self, statements: &[Statement]) -> std::result::Result<Vec<Vec<Value>>, String> {
+    async fn query(
+        &mut self,
+        statements: &[Statement],
+    ) -> std::result::Result<Vec<Vec<Value>>, String> {
         let db = self.db.as_ref().ok_or("no DB binding")?;
         contribot_edge::platform::run_batch(db, statements).await
     }

@@ -56,7 +56,10 @@ pub enum ReadRoute {
     Issues,
     Repos,
     /// `/api/repos/{owner}/{name}`, the segments as they came.
-    Repo { owner: String, name: String },
+    Repo {
+        owner: String,
+        name: String,
+    },
     Facets,
 }
 
@@ -178,7 +181,10 @@ mod tests {
 
     #[test]
     fn reads_route_on_get_and_head_only() {
-        assert_eq!(route("GET", "/api/issues"), Routing::Read(ReadRoute::Issues));
+        assert_eq!(
+            route("GET", "/api/issues"),
+            Routing::Read(ReadRoute::Issues)
+        );
         assert_eq!(route("HEAD", "/api/repos"), Routing::Read(ReadRoute::Repos));
         assert_eq!(route("OPTIONS", "/api/issues"), Routing::Preflight);
         assert_eq!(route("POST", "/api/issues"), Routing::MethodNotAllowed);
@@ -203,9 +209,18 @@ mod tests {
     #[test]
     fn the_page_and_its_script_are_static() {
         assert_eq!(route("GET", "/app"), Routing::Static(StaticAsset::PageHtml));
-        assert_eq!(route("GET", "/app/"), Routing::Static(StaticAsset::PageHtml));
-        assert_eq!(route("GET", "/app/app.js"), Routing::Static(StaticAsset::PageScript));
-        assert_eq!(route("GET", "/api/openapi.yaml"), Routing::Static(StaticAsset::OpenApi));
+        assert_eq!(
+            route("GET", "/app/"),
+            Routing::Static(StaticAsset::PageHtml)
+        );
+        assert_eq!(
+            route("GET", "/app/app.js"),
+            Routing::Static(StaticAsset::PageScript)
+        );
+        assert_eq!(
+            route("GET", "/api/openapi.yaml"),
+            Routing::Static(StaticAsset::OpenApi)
+        );
     }
 
     #[test]

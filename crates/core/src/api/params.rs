@@ -150,7 +150,10 @@ impl<'a> Params<'a> {
             return Ok(None);
         };
         if value.is_empty() {
-            return Err(ApiError::bad(name, "must not be empty (leave it out instead)"));
+            return Err(ApiError::bad(
+                name,
+                "must not be empty (leave it out instead)",
+            ));
         }
         if value.chars().any(char::is_control) {
             return Err(ApiError::bad(name, "must not contain control characters"));
@@ -184,7 +187,10 @@ impl<'a> Params<'a> {
         let refuse = || {
             ApiError::bad(
                 name,
-                format!("must be an integer from {min} to {max}, got {:?}", clip(value)),
+                format!(
+                    "must be an integer from {min} to {max}, got {:?}",
+                    clip(value)
+                ),
             )
         };
         if value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
@@ -197,7 +203,11 @@ impl<'a> Params<'a> {
     }
 
     /// One of `choices`, exactly.
-    pub fn choice(&self, name: &str, choices: &[&'static str]) -> Result<Option<&'static str>, ApiError> {
+    pub fn choice(
+        &self,
+        name: &str,
+        choices: &[&'static str],
+    ) -> Result<Option<&'static str>, ApiError> {
         let Some(value) = self.raw(name)? else {
             return Ok(None);
         };
@@ -209,13 +219,19 @@ impl<'a> Params<'a> {
             .ok_or_else(|| {
                 ApiError::bad(
                     name,
-                    format!("must be one of {}, got {:?}", choices.join(", "), clip(value)),
+                    format!(
+                        "must be one of {}, got {:?}",
+                        choices.join(", "),
+                        clip(value)
+                    ),
                 )
             })
     }
 
     pub fn limit(&self) -> Result<u32, ApiError> {
-        Ok(self.integer("limit", 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT))
+        Ok(self
+            .integer("limit", 1, MAX_LIMIT)?
+            .unwrap_or(DEFAULT_LIMIT))
     }
 
     pub fn repo(&self) -> Result<Option<RepoSlug>, ApiError> {
@@ -422,19 +438,33 @@ mod tests {
         assert_eq!(query.filter.difficulty_max, Some(2));
         assert_eq!(query.filter.available, Availability::Any);
         assert_eq!(query.filter.label.as_deref(), Some("good first issue"));
-        assert_eq!(query.filter.repo.as_ref().unwrap().full_name(), "rust-lang/rust");
+        assert_eq!(
+            query.filter.repo.as_ref().unwrap().full_name(),
+            "rust-lang/rust"
+        );
         assert_eq!(query.sort, IssueSort::Easy);
         assert_eq!(query.limit, 100);
     }
 
     #[test]
     fn the_canonical_form_ignores_order_case_and_defaults() {
-        let a = parse_issue_query(&q(&[("sort", "fresh"), ("language", "Rust"), ("limit", "20")])).unwrap();
+        let a = parse_issue_query(&q(&[
+            ("sort", "fresh"),
+            ("language", "Rust"),
+            ("limit", "20"),
+        ]))
+        .unwrap();
         let b = parse_issue_query(&q(&[("language", "rust"), ("available", "true")])).unwrap();
         assert_eq!(a.canonical(), b.canonical());
-        assert_eq!(a.canonical(), "available=true&language=rust&limit=20&sort=fresh");
+        assert_eq!(
+            a.canonical(),
+            "available=true&language=rust&limit=20&sort=fresh"
+        );
         let c = parse_issue_query(&q(&[("label", "good first issue")])).unwrap();
-        assert_eq!(c.canonical(), "available=true&label=good%20first%20issue&limit=20&sort=fresh");
+        assert_eq!(
+            c.canonical(),
+            "available=true&label=good%20first%20issue&limit=20&sort=fresh"
+        );
     }
 
     #[test]
@@ -477,7 +507,10 @@ mod tests {
             "unknown parameter; /api/issues takes language, difficulty_max, available, label, repo, sort, cursor, limit"
         );
         let err = parse_facets(&q(&[("x", "1")])).unwrap_err();
-        assert_eq!(err.to_string(), "x: unknown parameter; /api/facets takes no parameters");
+        assert_eq!(
+            err.to_string(),
+            "x: unknown parameter; /api/facets takes no parameters"
+        );
     }
 
     #[test]
@@ -485,7 +518,9 @@ mod tests {
         let err = parse_repo_detail("o", "r", &q(&[("repo", "x/y")])).unwrap_err();
         assert!(matches!(err, ApiError::BadParameter { ref parameter, .. } if parameter == "repo"));
         let err = parse_repo_detail("o", "r", &q(&[("language", "Rust")])).unwrap_err();
-        assert!(matches!(err, ApiError::BadParameter { ref parameter, .. } if parameter == "language"));
+        assert!(
+            matches!(err, ApiError::BadParameter { ref parameter, .. } if parameter == "language")
+        );
         let (slug, issues) = parse_repo_detail("O", "R", &[]).unwrap();
         assert_eq!(slug.full_name(), "o/r");
         assert_eq!(issues.filter.repo, Some(slug));

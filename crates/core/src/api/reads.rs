@@ -238,7 +238,10 @@ fn issue_page(q: &IssueQuery) -> Statement {
     }
     let order = match q.sort {
         IssueSort::Fresh => format!(" ORDER BY {CREATED} DESC, i.id DESC"),
-        IssueSort::Easy => format!(" ORDER BY {} ASC, {CREATED} DESC, i.id DESC", difficulty_key()),
+        IssueSort::Easy => format!(
+            " ORDER BY {} ASC, {CREATED} DESC, i.id DESC",
+            difficulty_key()
+        ),
     };
     sql.push(&order);
     let limit = sql.bind(i64::from(q.limit) + 1);
@@ -250,7 +253,8 @@ fn issue_page(q: &IssueQuery) -> Statement {
 fn push_issue_keyset(sql: &mut Sql, cursor: &IssueCursor) {
     let created = sql.bind(&cursor.created);
     let id = sql.bind(cursor.id);
-    let after_created = format!("({CREATED} < {created} OR ({CREATED} = {created} AND i.id < {id}))");
+    let after_created =
+        format!("({CREATED} < {created} OR ({CREATED} = {created} AND i.id < {id}))");
     match cursor.sort {
         IssueSort::Fresh => sql.push(&format!(" AND {after_created}")),
         IssueSort::Easy => {

@@ -193,7 +193,14 @@ async fn cached_read<B: ApiBackend>(
     };
     let key = answer_key(&version, &read.cache_path());
     if let Some(hit) = backend.cached_answer(&key).await {
-        let answer = conditional(req, config, hit.status, hit.etag, Body::Cached(hit.body), "hit");
+        let answer = conditional(
+            req,
+            config,
+            hit.status,
+            hit.etag,
+            Body::Cached(hit.body),
+            "hit",
+        );
         return counted(answer, queries);
     }
     let statements = read.statements();
@@ -235,9 +242,9 @@ async fn read_version<B: ApiBackend>(backend: &mut B) -> Result<String, ApiError
         .and_then(|r| r.first())
         .ok_or_else(|| ApiError::Unavailable("the version query returned no row".into()))?;
     let part = |column: &str| {
-        row.get(column)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| ApiError::Unavailable(format!("version column {column} is not an integer")))
+        row.get(column).and_then(Value::as_i64).ok_or_else(|| {
+            ApiError::Unavailable(format!("version column {column} is not an integer"))
+        })
     };
     Ok(format!("{}-{}", part("issues")?, part("repos")?))
 }
@@ -280,7 +287,10 @@ fn conditional<B>(
 ) -> ApiAnswer<B> {
     let mut headers = Vec::new();
     cors(&mut headers);
-    headers.push(("cache-control", format!("public, max-age={}", config.max_age_secs)));
+    headers.push((
+        "cache-control",
+        format!("public, max-age={}", config.max_age_secs),
+    ));
     headers.push(("x-contribot-cache", cache.to_string()));
     let not_modified = none_match(req.if_none_match, &etag);
     headers.push(("etag", etag));
@@ -296,7 +306,11 @@ fn conditional<B>(
     ApiAnswer {
         status,
         headers,
-        body: if req.method == "HEAD" { Body::Empty } else { body },
+        body: if req.method == "HEAD" {
+            Body::Empty
+        } else {
+            body
+        },
         d1_queries: 0,
     }
 }
@@ -321,7 +335,11 @@ fn refuse<B>(e: &ApiError, head: bool) -> ApiAnswer<B> {
     ApiAnswer {
         status: e.status(),
         headers,
-        body: if head { Body::Empty } else { Body::Text(e.to_json()) },
+        body: if head {
+            Body::Empty
+        } else {
+            Body::Text(e.to_json())
+        },
         d1_queries: 0,
     }
 }
@@ -333,14 +351,20 @@ fn static_answer<B>(asset: StaticAsset, req: &ApiRequest<'_>, config: &ApiConfig
     let head = req.method == "HEAD";
     if asset == StaticAsset::OpenApi {
         if let Some((name, _)) = req.query.first() {
-            let e = ApiError::bad(name, "unknown parameter; /api/openapi.yaml takes no parameters");
+            let e = ApiError::bad(
+                name,
+                "unknown parameter; /api/openapi.yaml takes no parameters",
+            );
             return refuse(&e, head);
         }
     }
     let mut headers = Vec::new();
     cors(&mut headers);
     headers.push(("content-type", asset.content_type().into()));
-    headers.push(("cache-control", format!("public, max-age={}", config.max_age_secs)));
+    headers.push((
+        "cache-control",
+        format!("public, max-age={}", config.max_age_secs),
+    ));
     if asset == StaticAsset::PageHtml {
         headers.push(("content-security-policy", PAGE_CSP.into()));
         headers.push(("x-content-type-options", "nosniff".into()));
@@ -349,7 +373,11 @@ fn static_answer<B>(asset: StaticAsset, req: &ApiRequest<'_>, config: &ApiConfig
     ApiAnswer {
         status: 200,
         headers,
-        body: if head { Body::Empty } else { Body::Static(asset) },
+        body: if head {
+            Body::Empty
+        } else {
+            Body::Static(asset)
+        },
         d1_queries: 0,
     }
 }
@@ -369,7 +397,8 @@ fn preflight<B>(requested: Option<&str>) -> ApiAnswer<B> {
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 500
-                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_, ".contains(&b))
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_, ".contains(&b))
         })
         .unwrap_or("If-None-Match, Content-Type");
     headers.push(("access-control-allow-headers", allowed.to_string()));
