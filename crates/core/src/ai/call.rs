@@ -136,7 +136,7 @@ fn is_transient_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..=599).contains(&status)
 }
 
-const TRANSIENT_PHRASES: [&str; 18] = [
+const TRANSIENT_PHRASES: [&str; 19] = [
     "capacity",
     "timed out",
     "timeout",
@@ -155,6 +155,9 @@ const TRANSIENT_PHRASES: [&str; 18] = [
     "bad gateway",
     "gateway timeout",
     "service unavailable",
+    // Cloudflare's API rate limiter (code 971): "Please wait and consider
+    // throttling your request speed".
+    "throttling",
 ];
 
 /// What an error thrown by the `AI` binding means.
@@ -324,6 +327,12 @@ pub fn parse_rest_response(resp: &HttpResponse) -> Result<Value, AiFailure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_rate_limiters_971_is_transient() {
+        let f = classify_binding_error("971: Please wait and consider throttling your request speed");
+        assert!(matches!(f, AiFailure::Transient { .. }), "{f:?}");
+    }
 
     #[test]
     fn error_codes_are_found_after_prefixes_but_not_inside_numbers() {
