@@ -30,7 +30,12 @@ fn ai_mode(env: &Env) -> std::result::Result<AiMode, String> {
 fn daily_cap(env: &Env, book: &mut LogBook, now: i64) -> f64 {
     contribot_core::ai::parse_daily_cap(config::var(env, "AI_DAILY_NEURON_CAP").as_deref())
         .unwrap_or_else(|e| {
-            book.push(now, Level::Error, "ai_config_invalid", fields([("error", json!(e))]));
+            book.push(
+                now,
+                Level::Error,
+                "ai_config_invalid",
+                fields([("error", json!(e))]),
+            );
             0.0
         })
 }

@@ -146,8 +146,14 @@ async fn cancel(env: &Env) -> Result<Response> {
         .map(|r| decode_rows(r).unwrap_or_default())
         .unwrap_or_default();
     match cancelled.first() {
-        Some(run) => answer(200, &json!({"ok": true, "run_id": run.id, "status": "cancelled"})),
-        None => answer(409, &json!({"ok": false, "status": "no_run", "error": "no run is in progress"})),
+        Some(run) => answer(
+            200,
+            &json!({"ok": true, "run_id": run.id, "status": "cancelled"}),
+        ),
+        None => answer(
+            409,
+            &json!({"ok": false, "status": "no_run", "error": "no run is in progress"}),
+        ),
     }
 }
 

@@ -130,7 +130,12 @@ fn retry_after(message: &worker::Message<Value>, delay_secs: u64) {
 
 /// Record a message that cannot be a continuation; ack it only once the
 /// record is written, else it comes back (and ends in the DLQ, recorded).
-async fn settle_bad_message(env: &Env, queue: &str, message: &worker::Message<Value>, reason: &str) {
+async fn settle_bad_message(
+    env: &Env,
+    queue: &str,
+    message: &worker::Message<Value>,
+    reason: &str,
+) {
     if record_bad_message(env, queue, &message.id(), message.body(), reason).await {
         message.ack();
     } else {
@@ -201,7 +206,10 @@ async fn advance(
 /// in place, before the message is handed back to the queue.
 const RECORD_ATTEMPTS: u32 = 3;
 
-async fn write_with_retries(db: &worker::D1Database, stmts: &[contribot_core::sql::Statement]) -> std::result::Result<(), String> {
+async fn write_with_retries(
+    db: &worker::D1Database,
+    stmts: &[contribot_core::sql::Statement],
+) -> std::result::Result<(), String> {
     let mut last = String::new();
     for attempt in 1..=RECORD_ATTEMPTS {
         match contribot_edge::platform::run_batch(db, stmts).await {
@@ -236,7 +244,14 @@ async fn dead_letters(messages: &[worker::Message<Value>], env: &Env, queue: &st
             Ok(other) => format!("`{}` message dead-lettered", other.kind()),
             Err(e) => e.reason(),
         };
-        stmts.push(store::record_dead_letter(queue, &m.id(), &m.body().to_string(), &reason, 0, now));
+        stmts.push(store::record_dead_letter(
+            queue,
+            &m.id(),
+            &m.body().to_string(),
+            &reason,
+            0,
+            now,
+        ));
         match write_with_retries(platform.db(), &stmts).await {
             Ok(()) => m.ack(),
             Err(e) => {
@@ -253,7 +268,14 @@ async fn record_bad_message(env: &Env, queue: &str, id: &str, body: &Value, reas
     let Ok(platform) = WorkerPlatform::from_env(env) else {
         return false;
     };
-    let stmt = store::record_dead_letter(queue, id, &body.to_string(), reason, 1, contribot_edge::now_ms());
+    let stmt = store::record_dead_letter(
+        queue,
+        id,
+        &body.to_string(),
+        reason,
+        1,
+        contribot_edge::now_ms(),
+    );
     match write_with_retries(platform.db(), &[stmt]).await {
         Ok(()) => true,
         Err(e) => {

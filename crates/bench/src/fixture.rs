@@ -152,7 +152,11 @@ pub fn step_fixture(repos: usize, issues_per_repo: usize) -> StepFixture {
             known.push(IssueHashRow {
                 repo_id: id,
                 number: x.number,
-                state_hash: Some(if stale { format!("stale-{current}") } else { current }),
+                state_hash: Some(if stale {
+                    format!("stale-{current}")
+                } else {
+                    current
+                }),
                 content_hash: hash::issue_content_hash(&input).0,
                 state: "open".into(),
             });
@@ -179,7 +183,12 @@ pub fn run_step(fixture: &StepFixture) -> StepPlan {
     for (w, outcome) in work.iter_mut().zip(answer.repos) {
         w.absorb(outcome);
     }
-    scrape::plan_step(&work, &fixture.known, NOW_MS, scrape::DEFAULT_INACTIVE_AFTER_DAYS)
+    scrape::plan_step(
+        &work,
+        &fixture.known,
+        NOW_MS,
+        scrape::DEFAULT_INACTIVE_AFTER_DAYS,
+    )
 }
 
 #[cfg(test)]

@@ -469,7 +469,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Aliased<T> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a GraphQL data object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
                 let mut out = Aliased {
                     rate_limit: None,
                     slots: BTreeMap::new(),
@@ -530,7 +533,10 @@ fn parse_envelope<T: for<'de> Deserialize<'de>>(
         None => {
             let messages: Vec<&str> = env.errors.iter().map(|e| e.message.as_str()).collect();
             let joined = messages.join("; ");
-            if joined.to_ascii_lowercase().contains(GITHUB_SOMETHING_WENT_WRONG) {
+            if joined
+                .to_ascii_lowercase()
+                .contains(GITHUB_SOMETHING_WENT_WRONG)
+            {
                 Err(Failure::transient(format!(
                     "GitHub GraphQL failed to execute the query (timeout or GitHub fault): {joined}"
                 )))
@@ -885,7 +891,13 @@ impl RawEnrichAlias {
                         .unwrap_or_default(),
                     topics: self
                         .repository_topics
-                        .map(|t| t.nodes.into_iter().flatten().map(|n| n.topic.name).collect())
+                        .map(|t| {
+                            t.nodes
+                                .into_iter()
+                                .flatten()
+                                .map(|n| n.topic.name)
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 })))
             }

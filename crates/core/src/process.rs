@@ -249,7 +249,15 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
             Next::Settle(s) => s,
             Next::Summarise(task) => {
                 let answer = analyse::analyse(
-                    p, binding, cfg, invocation, &task.ctx, attempts, &mut ai, &mut report, log,
+                    p,
+                    binding,
+                    cfg,
+                    invocation,
+                    &task.ctx,
+                    attempts,
+                    &mut ai,
+                    &mut report,
+                    log,
                 )
                 .await?;
                 summarised(task, answer, attempts, now)
@@ -274,9 +282,20 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
     }
 
     let mut commit = commit(&mut settled);
-    commit.statements.extend(ai.ledger_writes(invocation, p.now_ms()));
+    commit
+        .statements
+        .extend(ai.ledger_writes(invocation, p.now_ms()));
     let written = write_commit(p, &commit.statements, log).await?;
-    settle(&mut report, inbound, &stored.attempts, settled, &commit, &written, now, log);
+    settle(
+        &mut report,
+        inbound,
+        &stored.attempts,
+        settled,
+        &commit,
+        &written,
+        now,
+        log,
+    );
     let hold = cfg.pacing.github_hold_ms(report.github_requests);
     let spent = (p.now_ms() - now).max(0) as u64;
     if hold > spent {
@@ -390,7 +409,9 @@ pub fn decode_state(q: &StateQuery, rows: &[Vec<Value>]) -> Result<Stored, RowEr
     for (i, r) in rows.iter().enumerate().skip(q.messages) {
         if i < q.messages + q.repo_statements {
             for row in decode_rows::<ProcRepoRow>(r)? {
-                stored.repos.insert(format!("{}/{}", row.owner, row.name), row);
+                stored
+                    .repos
+                    .insert(format!("{}/{}", row.owner, row.name), row);
             }
         } else {
             for row in decode_rows::<ProcIssueRow>(r)? {
@@ -433,10 +454,7 @@ impl Settled {
     }
 
     fn with(mut self, statement: Statement, guarded: bool) -> Self {
-        self.write = Some(Write {
-            statement,
-            guarded,
-        });
+        self.write = Some(Write { statement, guarded });
         self
     }
 
@@ -527,9 +545,14 @@ pub fn plan(inbound: &[Inbound], stored: &Stored, now: i64) -> Vec<Verdict> {
                 return Verdict::Settled(Settled::ack(Outcome::DuplicateInBatch));
             }
             let found = match msg {
-                QueueMessage::Issue { owner, name, .. } => {
-                    plan_issue(stored.issues.get(&m.key), &stored.repos, owner, name, attempts, now)
-                }
+                QueueMessage::Issue { owner, name, .. } => plan_issue(
+                    stored.issues.get(&m.key),
+                    &stored.repos,
+                    owner,
+                    name,
+                    attempts,
+                    now,
+                ),
                 _ => plan_repo(stored.repos.get(&m.key)),
             };
             found.unwrap_or_else(|| {
@@ -659,7 +682,12 @@ async fn enrich<P: Platform>(
         );
         match retry {
             Some(wait) => p.sleep(wait * 1000).await,
-            None => return Ok(targets.iter().map(|_| Enriched::Failed(failure.clone())).collect()),
+            None => {
+                return Ok(targets
+                    .iter()
+                    .map(|_| Enriched::Failed(failure.clone()))
+                    .collect())
+            }
         }
     }
 }
@@ -745,8 +773,12 @@ pub fn triage(work: Work, enriched: Enriched, attempts: i64, mode: &AiMode, now:
             row,
             enrichment: *e,
         })),
-        (Enriched::Issue(e), Work::Issue { row, repo }) => triage_issue(row, repo, e.meta, attempts, mode, now),
-        (_, _) => Next::Settle(fail("enrichment answered for the wrong kind of item".into())),
+        (Enriched::Issue(e), Work::Issue { row, repo }) => {
+            triage_issue(row, repo, e.meta, attempts, mode, now)
+        }
+        (_, _) => Next::Settle(fail(
+            "enrichment answered for the wrong kind of item".into(),
+        )),
     }
 }
 
@@ -766,7 +798,8 @@ fn triage_issue(
     }
     let text_hash = hash::analysed_text_hash(&meta.title, &meta.body).0;
     if analysis_still_stands(&row, &text_hash, mode) {
-        let write = store::keep_issue_analysis(row.id, &row.content_hash, &meta.body, attempts, now);
+        let write =
+            store::keep_issue_analysis(row.id, &row.content_hash, &meta.body, attempts, now);
         return Next::Settle(Settled::ack(Outcome::Reused).with(write, true));
     }
     Next::Analyse(Box::new(IssueTask {
@@ -828,7 +861,12 @@ fn issue_context(issue: &ProcIssueRow, repo: Option<&ProcRepoRow>) -> RepoContex
 
 // ---------------------------------------------------------------- analysed
 
-fn provenance(model: String, input_hash: String, fallback_reason: Option<String>, now: i64) -> Provenance {
+fn provenance(
+    model: String,
+    input_hash: String,
+    fallback_reason: Option<String>,
+    now: i64,
+) -> Provenance {
     Provenance {
         model,
         prompt_version: ai::PROMPT_VERSION.to_string(),
@@ -851,16 +889,32 @@ fn later(table: ItemTable, id: i64, delay_secs: u64, reason: String, attempts: i
 }
 
 /// A repo's summary answer, as the write that commits it. Pure.
-pub fn summarised(task: Box<SummaryTask>, answer: Answer<String>, attempts: i64, now: i64) -> Settled {
-    let SummaryTask { row, enrichment: e, ctx } = *task;
+pub fn summarised(
+    task: Box<SummaryTask>,
+    answer: Answer<String>,
+    attempts: i64,
+    now: i64,
+) -> Settled {
+    let SummaryTask {
+        row,
+        enrichment: e,
+        ctx,
+    } = *task;
     let (summary, model, fallback_reason) = match answer {
         Answer::Later { delay_secs, reason } => {
             return later(ItemTable::Repos, row.id, delay_secs, reason, attempts)
         }
-        Answer::Done { output, model, fallback_reason } => (output, model, fallback_reason),
+        Answer::Done {
+            output,
+            model,
+            fallback_reason,
+        } => (output, model, fallback_reason),
     };
-    let raw: serde_json::Map<String, Value> =
-        e.languages.iter().map(|(l, b)| (l.clone(), json!(b))).collect();
+    let raw: serde_json::Map<String, Value> = e
+        .languages
+        .iter()
+        .map(|(l, b)| (l.clone(), json!(b)))
+        .collect();
     let result = store::RepoResult {
         id: row.id,
         description: e.description,
@@ -868,7 +922,12 @@ pub fn summarised(task: Box<SummaryTask>, answer: Answer<String>, attempts: i64,
         languages_raw_json: Value::Object(raw).to_string(),
         topics_json: json!(e.topics).to_string(),
         summary,
-        provenance: provenance(model, row.content_hash.unwrap_or_default(), fallback_reason, now),
+        provenance: provenance(
+            model,
+            row.content_hash.unwrap_or_default(),
+            fallback_reason,
+            now,
+        ),
         attempts,
     };
     Settled::ack(Outcome::Completed).with(store::complete_repo(&result, now), true)
@@ -881,12 +940,21 @@ pub fn analysed(
     attempts: i64,
     now: i64,
 ) -> Settled {
-    let IssueTask { row, meta, text_hash, .. } = *task;
+    let IssueTask {
+        row,
+        meta,
+        text_hash,
+        ..
+    } = *task;
     let (analysis, model, fallback_reason) = match answer {
         Answer::Later { delay_secs, reason } => {
             return later(ItemTable::Issues, row.id, delay_secs, reason, attempts)
         }
-        Answer::Done { output, model, fallback_reason } => (output, model, fallback_reason),
+        Answer::Done {
+            output,
+            model,
+            fallback_reason,
+        } => (output, model, fallback_reason),
     };
     let result = store::IssueResult {
         id: row.id,
@@ -970,18 +1038,26 @@ pub fn settle(
     log: &mut LogBook,
 ) {
     for (i, (m, mut s)) in inbound.into_iter().zip(settled).enumerate() {
-        let landed = commit.guarded.get(i).copied().flatten().map(|idx| {
-            written.get(idx).is_some_and(|rows| !rows.is_empty())
-        });
+        let landed = commit
+            .guarded
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|idx| written.get(idx).is_some_and(|rows| !rows.is_empty()));
         if landed == Some(false) {
             s.outcome = Outcome::Superseded;
-            s.reason = Some("the scraper stored newer content meanwhile; it is queued on its own".into());
+            s.reason =
+                Some("the scraper stored newer content meanwhile; it is queued on its own".into());
         }
         count(report, &s);
         let attempts = attempts.get(i).copied().unwrap_or(1);
         log.push(
             now,
-            if s.reason.is_some() { Level::Warn } else { Level::Info },
+            if s.reason.is_some() {
+                Level::Warn
+            } else {
+                Level::Info
+            },
             "message",
             fields([
                 ("message_id", json!(m.delivery.message_id)),

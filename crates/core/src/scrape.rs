@@ -31,8 +31,12 @@ mod repos;
 
 pub use drain::{outbox_messages, MAX_SENDS_PER_DRAIN};
 pub use list::{plan_list_sync, plan_list_sync_from, ListAuthority, ListSync};
-pub use plan::{availability, freshness_priority, plan_step, StepPlan, DEFAULT_INACTIVE_AFTER_DAYS};
-pub use repos::{settle_failures, Pass, RepoWork, Settled, WorkStatus, MAX_QUERY_FAILURES, MAX_REPO_ATTEMPTS};
+pub use plan::{
+    availability, freshness_priority, plan_step, StepPlan, DEFAULT_INACTIVE_AFTER_DAYS,
+};
+pub use repos::{
+    settle_failures, Pass, RepoWork, Settled, WorkStatus, MAX_QUERY_FAILURES, MAX_REPO_ATTEMPTS,
+};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -88,7 +92,9 @@ impl ScrapeConfig {
     pub fn clamp(mut self) -> Self {
         self.repos_per_query = self.repos_per_query.clamp(1, github::MAX_REPOS_PER_QUERY);
         self.send_concurrency = self.send_concurrency.clamp(1, 6);
-        self.issues_per_invocation = self.issues_per_invocation.max(github::ISSUES_PAGE_SIZE as usize);
+        self.issues_per_invocation = self
+            .issues_per_invocation
+            .max(github::ISSUES_PAGE_SIZE as usize);
         self.messages_per_invocation = self.messages_per_invocation.clamp(100, 1_000);
         self.inactive_after_days = self.inactive_after_days.max(1);
         self
@@ -170,33 +176,61 @@ pub async fn start_run<P: Platform>(
     stmts.push(store::prune_deliveries(now));
     stmts.push(store::active_run());
     let rows = p.db(&stmts).await?;
-    let active: Vec<RunRow> = rows.last().map(|r| decode_rows(r).unwrap_or_default()).unwrap_or_default();
+    let active: Vec<RunRow> = rows
+        .last()
+        .map(|r| decode_rows(r).unwrap_or_default())
+        .unwrap_or_default();
     match active.first() {
         Some(run) if run.id == run_id => {
             let cursor = ScrapeCursor::start(run_id, source);
-            p.send(QueueName::Scrape, &[QueueMessage::continuation(cursor)], 0).await?;
-            log.push(now, Level::Info, "run_started", fields([("trigger", json!(trigger)), ("source", json!(source))]));
-            Ok(StartOutcome::Started { run_id: run_id.to_string() })
+            p.send(QueueName::Scrape, &[QueueMessage::continuation(cursor)], 0)
+                .await?;
+            log.push(
+                now,
+                Level::Info,
+                "run_started",
+                fields([("trigger", json!(trigger)), ("source", json!(source))]),
+            );
+            Ok(StartOutcome::Started {
+                run_id: run_id.to_string(),
+            })
         }
         Some(run) => {
-            log.push(now, Level::Info, "run_already_active", fields([("active_run", json!(run.id))]));
-            Ok(StartOutcome::AlreadyRunning { run_id: run.id.clone() })
+            log.push(
+                now,
+                Level::Info,
+                "run_already_active",
+                fields([("active_run", json!(run.id))]),
+            );
+            Ok(StartOutcome::AlreadyRunning {
+                run_id: run.id.clone(),
+            })
         }
-        None => Err(PlatformError::Db("run was neither started nor found active".into())),
+        None => Err(PlatformError::Db(
+            "run was neither started nor found active".into(),
+        )),
     }
 }
 
 /// How a phase leaves the invocation.
 pub(crate) enum Flow {
     Next,
-    Yield { delay_secs: u64, reason: String },
+    Yield {
+        delay_secs: u64,
+        reason: String,
+    },
     /// The run cannot succeed: end it failed with the reason.
-    Fail { reason: String },
+    Fail {
+        reason: String,
+    },
 }
 
 impl Flow {
     fn yield_now(reason: &str) -> Flow {
-        Flow::Yield { delay_secs: 0, reason: reason.to_string() }
+        Flow::Yield {
+            delay_secs: 0,
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -258,11 +292,20 @@ pub enum Claim {
 
 /// Decide what a delivery does, from whether it took the lease, the run as
 /// stored after the attempt, the message's cursor and its delivery count.
-pub fn decide_claim(leased: bool, run: Option<&RunRow>, message: &ScrapeCursor, attempts: i64, now_ms: i64) -> Claim {
+pub fn decide_claim(
+    leased: bool,
+    run: Option<&RunRow>,
+    message: &ScrapeCursor,
+    attempts: i64,
+    now_ms: i64,
+) -> Claim {
     let Some(run) = run.filter(|r| r.status == "running") else {
         return Claim::Skip("run not active".into());
     };
-    let stored: Option<ScrapeCursor> = run.cursor.as_deref().and_then(|c| serde_json::from_str(c).ok());
+    let stored: Option<ScrapeCursor> = run
+        .cursor
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok());
     if leased {
         return match stored {
             // Same continuation, retried after a cut-off: D1 holds its progress.
@@ -274,8 +317,13 @@ pub fn decide_claim(leased: bool, run: Option<&RunRow>, message: &ScrapeCursor, 
     let stored_seq = stored.as_ref().map_or(0, |s| s.seq);
     if stored_seq <= message.seq {
         // Same continuation, delivered twice at once: wait for the holder.
-        let wait = run.lease_until.map_or(5, |u| ((u - now_ms) / 1000 + 1).max(1) as u64);
-        return Claim::RetryLater { delay_secs: wait, reason: "another invocation holds the run".into() };
+        let wait = run
+            .lease_until
+            .map_or(5, |u| ((u - now_ms) / 1000 + 1).max(1) as u64);
+        return Claim::RetryLater {
+            delay_secs: wait,
+            reason: "another invocation holds the run".into(),
+        };
     }
     let quiet_for = now_ms - run.last_progress_at.unwrap_or(run.started_at);
     match stored {
@@ -341,7 +389,12 @@ pub async fn run_invocation<P: Platform>(
         (Claim::Proceed(cursor), Some(run)) => (cursor, run),
         (other, _) => return settle_without_work(p, other, &message_cursor, started, log).await,
     };
-    log.push(started, Level::Info, "invocation_started", fields([("cursor", json!(cursor))]));
+    log.push(
+        started,
+        Level::Info,
+        "invocation_started",
+        fields([("cursor", json!(cursor))]),
+    );
     let mut ctx = Ctx {
         cfg,
         auth,
@@ -381,17 +434,40 @@ async fn settle_without_work<P: Platform>(
     };
     match decision {
         Claim::Skip(reason) => {
-            log.push(started, Level::Info, "continuation_skipped", fields([("reason", json!(reason)), ("message_seq", json!(message.seq))]));
+            log.push(
+                started,
+                Level::Info,
+                "continuation_skipped",
+                fields([
+                    ("reason", json!(reason)),
+                    ("message_seq", json!(message.seq)),
+                ]),
+            );
             report.outcome = format!("skipped: {reason}");
         }
         Claim::RetryLater { delay_secs, reason } => {
-            log.push(started, Level::Info, "continuation_deferred", fields([("reason", json!(reason)), ("delay_secs", json!(delay_secs))]));
+            log.push(
+                started,
+                Level::Info,
+                "continuation_deferred",
+                fields([("reason", json!(reason)), ("delay_secs", json!(delay_secs))]),
+            );
             report.outcome = format!("retry in {delay_secs}s: {reason}");
             report.retry_message_after_secs = Some(delay_secs);
         }
         Claim::Recover(stored) => {
-            p.send(QueueName::Scrape, &[QueueMessage::continuation(stored.clone())], 0).await?;
-            log.push(started, Level::Warn, "continuation_recovered", fields([("cursor", json!(stored))]));
+            p.send(
+                QueueName::Scrape,
+                &[QueueMessage::continuation(stored.clone())],
+                0,
+            )
+            .await?;
+            log.push(
+                started,
+                Level::Warn,
+                "continuation_recovered",
+                fields([("cursor", json!(stored))]),
+            );
             report.outcome = "recovered continuation".into();
             report.phase = stored.phase;
             report.continued = true;
@@ -432,9 +508,15 @@ async fn work<P: Platform>(
 /// Why a run must end now, if it passed its ceiling.
 pub fn past_ceiling(run: &RunRow, now_ms: i64) -> Option<String> {
     if run.invocations >= MAX_RUN_INVOCATIONS {
-        Some(format!("run ceiling: {} invocations without finishing", run.invocations))
+        Some(format!(
+            "run ceiling: {} invocations without finishing",
+            run.invocations
+        ))
     } else if now_ms - run.started_at > MAX_RUN_MS {
-        Some(format!("run ceiling: still running {} hours after it started", (now_ms - run.started_at) / 3_600_000))
+        Some(format!(
+            "run ceiling: still running {} hours after it started",
+            (now_ms - run.started_at) / 3_600_000
+        ))
     } else {
         None
     }
@@ -462,10 +544,27 @@ async fn close<P: Platform>(
             Some(*delay_secs),
         ),
         Flow::Fail { reason } => {
-            ctx.log(now, Level::Error, "run_failed", fields([("reason", json!(reason))]));
-            (RunProgress::Failed { error: reason.clone() }, format!("run failed: {reason}"), None)
+            ctx.log(
+                now,
+                Level::Error,
+                "run_failed",
+                fields([("reason", json!(reason))]),
+            );
+            (
+                RunProgress::Failed {
+                    error: reason.clone(),
+                },
+                format!("run failed: {reason}"),
+                None,
+            )
         }
-        Flow::Next => (RunProgress::Completed { outcome: "completed".into() }, "run completed".to_string(), None),
+        Flow::Next => (
+            RunProgress::Completed {
+                outcome: "completed".into(),
+            },
+            "run completed".to_string(),
+            None,
+        ),
     };
     let subrequests = p.budget.used() + 1 + u32::from(delay.is_some()) + 1;
     let summary = summary_json(&ctx.counters, subrequests, delay.is_some(), now - started);
@@ -483,7 +582,14 @@ async fn close<P: Platform>(
     };
     let rows = p
         .db(&[
-            store::advance_run(&run_id, ctx.invocation, &ctx.unsaved, subrequests, &progress, now),
+            store::advance_run(
+                &run_id,
+                ctx.invocation,
+                &ctx.unsaved,
+                subrequests,
+                &progress,
+                now,
+            ),
             store::record_invocation(&record),
         ])
         .await?;
@@ -503,13 +609,23 @@ async fn close<P: Platform>(
     };
     match (held, delay) {
         (true, Some(delay)) => {
-            p.send(QueueName::Scrape, &[QueueMessage::continuation(ctx.cursor.clone())], delay).await?;
+            p.send(
+                QueueName::Scrape,
+                &[QueueMessage::continuation(ctx.cursor.clone())],
+                delay,
+            )
+            .await?;
             report.continued = true;
             report.continuation_delay_secs = delay;
         }
         (false, _) => {
             // Cancelled, or the lease expired and another invocation took over.
-            ctx.log(now, Level::Warn, "lease_lost", fields([("cursor_seq", json!(ctx.cursor.seq - 1))]));
+            ctx.log(
+                now,
+                Level::Warn,
+                "lease_lost",
+                fields([("cursor_seq", json!(ctx.cursor.seq - 1))]),
+            );
             report.outcome = "stopped: the run was cancelled or taken over".into();
         }
         _ => {}
@@ -535,7 +651,6 @@ pub fn summary_json(c: &RunCounters, subrequests: u32, continued: bool, duration
 }
 
 // ------------------------------------------------------------------ fetching
-
 
 /// GET a list document, retrying transient failures in place. `check`
 /// classifies a successful body (e.g. one cut off in transit) as a failure.
@@ -591,4 +706,3 @@ fn retry_in_place<P: Platform>(
         && f.delay_secs(now_secs, attempt) <= MAX_INLINE_WAIT_SECS
         && p.budget.can_afford(1 + needed_after + CLOSING_RESERVE)
 }
-

@@ -136,7 +136,9 @@ pub fn json_rows_insert(
     let select = [selects, extras].concat().join(", ");
     rows.chunks(per_statement.max(1))
         .map(|chunk| {
-            let mut params = vec![SqlValue::Text(serde_json::Value::from(chunk.to_vec()).to_string())];
+            let mut params = vec![SqlValue::Text(
+                serde_json::Value::from(chunk.to_vec()).to_string(),
+            )];
             params.extend(extra.iter().cloned());
             // `WHERE true` lets SQLite parse the upsert after a SELECT.
             Statement::new(

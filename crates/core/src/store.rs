@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hash::ContentHash;
-use crate::sql::{chunked_insert, json_rows_insert, packed, placeholders, SqlValue, Statement, MAX_BOUND_PARAMS};
+use crate::sql::{
+    chunked_insert, json_rows_insert, packed, placeholders, SqlValue, Statement, MAX_BOUND_PARAMS,
+};
 
 /// Processing states of repos and issues.
 pub const PROCESSING_STATUSES: [&str; 4] = ["pending", "processing", "completed", "failed"];
@@ -243,13 +245,27 @@ pub fn advance_run(
         RunProgress::Continuing {
             cursor_json,
             failure_attempts,
-        } => ("running", Some(cursor_json), None, None, None, 1, *failure_attempts),
+        } => (
+            "running",
+            Some(cursor_json),
+            None,
+            None,
+            None,
+            1,
+            *failure_attempts,
+        ),
         RunProgress::Completed { outcome } => {
             ("completed", None, Some(outcome), None, Some(now_ms), 0, 0)
         }
-        RunProgress::Failed { error } => {
-            ("failed", None, Some("failed"), Some(error), Some(now_ms), 0, 0)
-        }
+        RunProgress::Failed { error } => (
+            "failed",
+            None,
+            Some("failed"),
+            Some(error),
+            Some(now_ms),
+            0,
+            0,
+        ),
     };
     let mut params: Vec<SqlValue> = vec![run_id.into(), invocation.into()];
     params.extend(c.params()); // ?3 ..= ?10
@@ -282,7 +298,13 @@ pub fn advance_run(
 
 /// Persist a run's cursor and add counters mid-invocation, with a phase's
 /// own write in the same batch — only while `invocation` holds the lease.
-pub fn save_progress(run_id: &str, invocation: &str, c: &RunCounters, cursor_json: &str, now_ms: i64) -> Statement {
+pub fn save_progress(
+    run_id: &str,
+    invocation: &str,
+    c: &RunCounters,
+    cursor_json: &str,
+    now_ms: i64,
+) -> Statement {
     let mut params: Vec<SqlValue> = vec![run_id.into(), invocation.into()];
     params.extend(c.params()); // ?3 ..= ?10
     params.extend([cursor_json.into(), now_ms.into()]);
@@ -514,13 +536,18 @@ pub fn step_read(after: Option<(&str, &str)>, limit: usize) -> Vec<Statement> {
     let params = vec![o.into(), n.into(), (limit as i64).into()];
     vec![
         Statement::new(
-            packed(&REPO_ROW_COLUMNS, &format!("FROM repos WHERE {STEP_REPOS_WHERE}")),
+            packed(
+                &REPO_ROW_COLUMNS,
+                &format!("FROM repos WHERE {STEP_REPOS_WHERE}"),
+            ),
             params.clone(),
         ),
         Statement::new(
             packed(
                 &ISSUE_HASH_COLUMNS,
-                &format!("FROM issues WHERE repo_id IN (SELECT id FROM repos WHERE {STEP_REPOS_WHERE})"),
+                &format!(
+                    "FROM issues WHERE repo_id IN (SELECT id FROM repos WHERE {STEP_REPOS_WHERE})"
+                ),
             ),
             params,
         ),
@@ -534,7 +561,10 @@ pub fn retry_read(slugs: &[(String, String)]) -> Vec<Statement> {
     let repos_where = "active = 1 AND (owner || '/' || name) IN (SELECT value FROM json_each(?1))";
     vec![
         Statement::new(
-            packed(&REPO_ROW_COLUMNS, &format!("FROM repos WHERE {repos_where} ORDER BY owner, name")),
+            packed(
+                &REPO_ROW_COLUMNS,
+                &format!("FROM repos WHERE {repos_where} ORDER BY owner, name"),
+            ),
             vec![list.clone().into()],
         ),
         Statement::new(
@@ -752,7 +782,15 @@ pub struct OutboxRow {
     pub priority: i64,
 }
 
-const OUTBOX_COLUMNS: [&str; 7] = ["kind", "id", "owner", "name", "number", "content_hash", "priority"];
+const OUTBOX_COLUMNS: [&str; 7] = [
+    "kind",
+    "id",
+    "owner",
+    "name",
+    "number",
+    "content_hash",
+    "priority",
+];
 
 /// Up to `limit` unqueued items: repos first, then issues, freshest first
 /// (decode with [`crate::sql::decode_packed`]).
@@ -795,7 +833,10 @@ pub fn mark_queued(items: &[OutboxRow], now_ms: i64) -> Vec<Statement> {
                 "UPDATE {table} SET queued_hash = json_extract(sent.value, '$[1]'), queued_at = ?2 \
                  FROM json_each(?1) AS sent WHERE {table}.id = json_extract(sent.value, '$[0]')"
             ),
-            vec![serde_json::Value::from(sent).to_string().into(), now_ms.into()],
+            vec![
+                serde_json::Value::from(sent).to_string().into(),
+                now_ms.into(),
+            ],
         ));
     }
     out

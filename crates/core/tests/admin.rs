@@ -476,7 +476,8 @@ fn enqueue_of_250_new_repos_sends_100_100_50_and_marks_them_queued() {
         ),
         json!(250)
     );
-    let outbox: Vec<OutboxRow> = contribot_core::sql::decode_packed(&run(&local.conn, &[store::outbox(1000)])[0]).unwrap();
+    let outbox: Vec<OutboxRow> =
+        contribot_core::sql::decode_packed(&run(&local.conn, &[store::outbox(1000)])[0]).unwrap();
     assert!(outbox.is_empty(), "nothing left for the scraper's drain");
 
     let ledger = select(&local.conn, "SELECT * FROM invocations");
@@ -555,7 +556,8 @@ fn a_failed_send_reports_partial_success_and_leaves_the_rest_to_the_outbox() {
     assert_eq!(events(&book, "send_batch_failed").len(), 2);
     assert_eq!(report.to_json()["ok"], false);
 
-    let outbox: Vec<OutboxRow> = contribot_core::sql::decode_packed(&run(&local.conn, &[store::outbox(1000)])[0]).unwrap();
+    let outbox: Vec<OutboxRow> =
+        contribot_core::sql::decode_packed(&run(&local.conn, &[store::outbox(1000)])[0]).unwrap();
     assert_eq!(outbox.len(), 150, "the unsent wait for the scraper's drain");
     let sent: Vec<String> = local.sends[0].iter().map(QueueMessage::item_key).collect();
     assert!(outbox
@@ -866,7 +868,8 @@ fn a_failed_reprocess_send_leaves_items_pending_for_the_outbox() {
         "{:?}",
         report.errors
     );
-    let outbox: Vec<OutboxRow> = contribot_core::sql::decode_packed(&run(&local.conn, &[store::outbox(1000)])[0]).unwrap();
+    let outbox: Vec<OutboxRow> =
+        contribot_core::sql::decode_packed(&run(&local.conn, &[store::outbox(1000)])[0]).unwrap();
     assert_eq!(outbox.len(), 50);
 }
 

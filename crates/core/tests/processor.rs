@@ -158,7 +158,12 @@ fn binding() -> AiMode {
     }
 }
 
-fn process(local: &mut Local, ai: &mut ScriptedAi, cfg: &ProcessConfig, messages: &[Value]) -> (BatchReport, LogBook) {
+fn process(
+    local: &mut Local,
+    ai: &mut ScriptedAi,
+    cfg: &ProcessConfig,
+    messages: &[Value],
+) -> (BatchReport, LogBook) {
     let mut log = LogBook::new("batch-1", "batch-1", Level::Debug);
     let deliveries = messages
         .iter()
@@ -170,8 +175,10 @@ fn process(local: &mut Local, ai: &mut ScriptedAi, cfg: &ProcessConfig, messages
         .collect();
     let mut p = Metered::new(local, Budget::new(45));
     let auth = GithubAuth::new(Some("t".into()));
-    let report = block_on(process::process_batch(&mut p, ai, cfg, &auth, "batch-1", deliveries, &mut log))
-        .expect("the batch runs");
+    let report = block_on(process::process_batch(
+        &mut p, ai, cfg, &auth, "batch-1", deliveries, &mut log,
+    ))
+    .expect("the batch runs");
     (report, log)
 }
 
@@ -190,7 +197,9 @@ fn seed_repo(conn: &Connection) -> i64 {
             vec![REPO_HASH.into(), NOW.into()],
         )],
     );
-    scalar(conn, "SELECT id FROM repos WHERE owner = 'o'").as_i64().unwrap()
+    scalar(conn, "SELECT id FROM repos WHERE owner = 'o'")
+        .as_i64()
+        .unwrap()
 }
 
 /// Open issue `o/r#number`, scraped with content `content` and queued.
@@ -216,7 +225,11 @@ fn issue_message(number: i64, content: &str) -> Value {
 }
 
 fn issue_row(conn: &Connection, number: i64) -> Value {
-    select(conn, &format!("SELECT * FROM issues WHERE number = {number}")).remove(0)
+    select(
+        conn,
+        &format!("SELECT * FROM issues WHERE number = {number}"),
+    )
+    .remove(0)
 }
 
 /// The scraper's view of a content change: new hash, pending again, the
@@ -254,7 +267,10 @@ fn issue_node(number: i64, title: &str, body: &str) -> Value {
 /// An enrich answer for issues `numbers` (aliases i0, i1, …).
 fn issues_answer(numbers: &[i64], body: &str) -> HttpResponse {
     let mut data = serde_json::Map::new();
-    data.insert("rateLimit".into(), json!({"cost": 1, "remaining": 4999, "resetAt": "2025-06-01T01:00:00Z"}));
+    data.insert(
+        "rateLimit".into(),
+        json!({"cost": 1, "remaining": 4999, "resetAt": "2025-06-01T01:00:00Z"}),
+    );
     for (i, n) in numbers.iter().enumerate() {
         data.insert(format!("i{i}"), issue_node(*n, "Fix the typo", body));
     }
@@ -264,7 +280,10 @@ fn issues_answer(numbers: &[i64], body: &str) -> HttpResponse {
 fn status(code: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
     HttpResponse {
         status: code,
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         body: body.into(),
     }
 }
@@ -293,18 +312,35 @@ fn an_analysis_of_old_content_does_not_land_and_the_newer_content_is_queued_agai
     let mut local = Local::new();
     let repo = seed_repo(&local.conn);
     seed_issue(&local.conn, repo, 1, "content-a");
-    local.github.push_back(issues_answer(&[1], "The label says volumne."));
+    local
+        .github
+        .push_back(issues_answer(&[1], "The label says volumne."));
     // While the batch enriches and analyses content-a, the scraper stores content-b.
     local.meanwhile = Some(Box::new(|conn| scraper_edits_issue(conn, 1, "content-b")));
     let mut ai = ScriptedAi::default();
-    let (report, _) = process(&mut local, &mut ai, &config(binding()), &[issue_message(1, "content-a")]);
+    let (report, _) = process(
+        &mut local,
+        &mut ai,
+        &config(binding()),
+        &[issue_message(1, "content-a")],
+    );
 
-    assert_eq!(outcomes(&report), vec![(Outcome::Superseded, Decision::Ack)]);
-    assert_eq!((report.superseded, report.completed, report.ai_calls), (1, 0, 1));
+    assert_eq!(
+        outcomes(&report),
+        vec![(Outcome::Superseded, Decision::Ack)]
+    );
+    assert_eq!(
+        (report.superseded, report.completed, report.ai_calls),
+        (1, 0, 1)
+    );
     let row = issue_row(&local.conn, 1);
     assert_eq!(row["processing_status"], "pending");
     assert_eq!(row["content_hash"], ch("content-b"));
-    assert_eq!(row["analysis_hash"], Value::Null, "the old analysis never landed");
+    assert_eq!(
+        row["analysis_hash"],
+        Value::Null,
+        "the old analysis never landed"
+    );
     assert_eq!(row["intro"], Value::Null);
     assert_eq!(
         outbox_keys(&local.conn),
@@ -318,9 +354,16 @@ fn an_analysis_of_the_content_still_stored_lands_with_its_provenance_and_text_ha
     let mut local = Local::new();
     let repo = seed_repo(&local.conn);
     seed_issue(&local.conn, repo, 1, "content-a");
-    local.github.push_back(issues_answer(&[1], "The label says volumne."));
+    local
+        .github
+        .push_back(issues_answer(&[1], "The label says volumne."));
     let mut ai = ScriptedAi::default();
-    let (report, _) = process(&mut local, &mut ai, &config(binding()), &[issue_message(1, "content-a")]);
+    let (report, _) = process(
+        &mut local,
+        &mut ai,
+        &config(binding()),
+        &[issue_message(1, "content-a")],
+    );
 
     assert_eq!(outcomes(&report), vec![(Outcome::Completed, Decision::Ack)]);
     let row = issue_row(&local.conn, 1);
@@ -328,7 +371,10 @@ fn an_analysis_of_the_content_still_stored_lands_with_its_provenance_and_text_ha
     assert_eq!(row["analysis_hash"], ch("content-a"));
     assert_eq!(row["analysis_model"], MODEL);
     assert_eq!(row["body"], "The label says volumne.");
-    assert_eq!(row["title"], "Fix the typo", "the title stays the scraper's");
+    assert_eq!(
+        row["title"], "Fix the typo",
+        "the title stays the scraper's"
+    );
     assert_eq!(
         row["body_hash"],
         hash::analysed_text_hash("Fix the typo", "The label says volumne.").0
@@ -352,12 +398,21 @@ fn a_requeued_issue_whose_fetched_text_was_already_analysed_keeps_its_analysis_w
 
     // `lastEditedAt` moved (an edit that changed nothing the analysis reads).
     scraper_edits_issue(&local.conn, 1, "content-b");
-    run(&local.conn, &[Statement::new("UPDATE issues SET title = 'Fix the typo' WHERE number = 1", vec![])]);
+    run(
+        &local.conn,
+        &[Statement::new(
+            "UPDATE issues SET title = 'Fix the typo' WHERE number = 1",
+            vec![],
+        )],
+    );
     local.github.push_back(issues_answer(&[1], "Same body."));
     let (report, _) = process(&mut local, &mut ai, &cfg, &[issue_message(1, "content-b")]);
 
     assert_eq!(outcomes(&report), vec![(Outcome::Reused, Decision::Ack)]);
-    assert_eq!((report.ai_calls, report.reused, report.completed), (0, 1, 1));
+    assert_eq!(
+        (report.ai_calls, report.reused, report.completed),
+        (0, 1, 1)
+    );
     assert_eq!(ai.calls, 1, "no second AI call");
     let row = issue_row(&local.conn, 1);
     assert_eq!(row["processing_status"], "completed");
@@ -377,13 +432,22 @@ fn an_edited_body_is_analysed_again_exactly_once() {
     process(&mut local, &mut ai, &cfg, &[issue_message(1, "content-a")]);
 
     scraper_edits_issue(&local.conn, 1, "content-b");
-    run(&local.conn, &[Statement::new("UPDATE issues SET title = 'Fix the typo' WHERE number = 1", vec![])]);
+    run(
+        &local.conn,
+        &[Statement::new(
+            "UPDATE issues SET title = 'Fix the typo' WHERE number = 1",
+            vec![],
+        )],
+    );
     local.github.push_back(issues_answer(&[1], "Edited body."));
     let (report, _) = process(&mut local, &mut ai, &cfg, &[issue_message(1, "content-b")]);
     assert_eq!(outcomes(&report), vec![(Outcome::Completed, Decision::Ack)]);
     // The same message again (a duplicate delivery): nothing to do.
     let (again, _) = process(&mut local, &mut ai, &cfg, &[issue_message(1, "content-b")]);
-    assert_eq!(outcomes(&again), vec![(Outcome::SkippedUnchanged, Decision::Ack)]);
+    assert_eq!(
+        outcomes(&again),
+        vec![(Outcome::SkippedUnchanged, Decision::Ack)]
+    );
     assert_eq!(ai.calls, 2, "one call per distinct text");
     assert_eq!(local.fetches, 2, "a skipped duplicate fetches nothing");
     assert_eq!(issue_row(&local.conn, 1)["body"], "Edited body.");
@@ -426,17 +490,31 @@ fn an_ai_429_sends_the_message_back_with_backoff_and_the_rest_of_the_batch_witho
     }
     local.github.push_back(issues_answer(&[1, 2, 3], "Body."));
     let mut ai = ScriptedAi::failing(1, CAPACITY);
-    let msgs: Vec<Value> = (1..=3).map(|n| issue_message(n, &format!("content-{n}"))).collect();
+    let msgs: Vec<Value> = (1..=3)
+        .map(|n| issue_message(n, &format!("content-{n}")))
+        .collect();
     let (report, _) = process(&mut local, &mut ai, &config(binding()), &msgs);
 
-    let retry = (Outcome::Retry, Decision::Retry { delay_secs: process::QUEUE_BACKOFF_BASE_SECS });
+    let retry = (
+        Outcome::Retry,
+        Decision::Retry {
+            delay_secs: process::QUEUE_BACKOFF_BASE_SECS,
+        },
+    );
     assert_eq!(outcomes(&report), vec![retry.clone(), retry.clone(), retry]);
-    assert_eq!((ai.calls, report.fallbacks), (1, 0), "one call, no heuristic");
+    assert_eq!(
+        (ai.calls, report.fallbacks),
+        (1, 0),
+        "one call, no heuristic"
+    );
     for n in 1..=3 {
         let row = issue_row(&local.conn, n);
         assert_eq!(row["processing_status"], "pending");
         assert_eq!(row["analysis_model"], Value::Null);
-        assert!(row["last_error"].as_str().unwrap().contains("Capacity"), "{row}");
+        assert!(
+            row["last_error"].as_str().unwrap().contains("Capacity"),
+            "{row}"
+        );
     }
 
     // The next delivery: AI answers; every item ends as AI output.
@@ -452,7 +530,9 @@ fn an_ai_429_sends_the_message_back_with_backoff_and_the_rest_of_the_batch_witho
 fn the_queue_backoff_doubles_per_delivery_and_honours_retry_after() {
     use contribot_core::failure::Failure;
     let blip = Failure::transient("GitHub HTTP 502");
-    let delays: Vec<u64> = (1..=4).map(|n| process::queue_delay_secs(&blip, n, 0)).collect();
+    let delays: Vec<u64> = (1..=4)
+        .map(|n| process::queue_delay_secs(&blip, n, 0))
+        .collect();
     assert_eq!(delays, vec![10, 20, 40, 80]);
     let secondary = Failure::Transient {
         reason: "GitHub secondary rate limit (HTTP 403)".into(),
@@ -493,7 +573,13 @@ fn on_its_last_delivery_an_item_ai_keeps_failing_gets_a_labelled_heuristic_resul
     let row = issue_row(&local.conn, 1);
     assert_eq!(row["processing_status"], "completed");
     assert_eq!(row["analysis_model"], "heuristic-v1");
-    assert!(row["fallback_reason"].as_str().unwrap().starts_with("AI kept failing on the message's last delivery"), "{row}");
+    assert!(
+        row["fallback_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("AI kept failing on the message's last delivery"),
+        "{row}"
+    );
 }
 
 // ------------------------------------------------------------------ GitHub failures
@@ -522,12 +608,18 @@ fn a_forbidden_item_fails_at_once_with_githubs_reason_and_its_neighbour_complete
     let (report, _) = process(&mut local, &mut ai, &config(binding()), &msgs);
     assert_eq!(
         outcomes(&report),
-        vec![(Outcome::Failed, Decision::Ack), (Outcome::Completed, Decision::Ack)]
+        vec![
+            (Outcome::Failed, Decision::Ack),
+            (Outcome::Completed, Decision::Ack)
+        ]
     );
     let row = issue_row(&local.conn, 1);
     assert_eq!(row["processing_status"], "failed");
     let reason = row["last_error"].as_str().unwrap();
-    assert!(reason.contains("FORBIDDEN") && reason.contains("SAML"), "GitHub's reason is kept: {reason}");
+    assert!(
+        reason.contains("FORBIDDEN") && reason.contains("SAML"),
+        "GitHub's reason is kept: {reason}"
+    );
     assert_eq!(issue_row(&local.conn, 2)["processing_status"], "completed");
     assert_eq!(ai.calls, 1);
 }
@@ -549,7 +641,10 @@ fn a_timed_out_alias_is_retried_with_backoff_then_fails_with_githubs_reason_on_i
     for _ in 1..=4 {
         local.github.push_back(one_alias_failing(timeout.clone()));
         let (report, _) = process(&mut local, &mut ai, &cfg, &msgs);
-        first.push((report.outcomes[0].outcome, report.outcomes[0].decision.clone()));
+        first.push((
+            report.outcomes[0].outcome,
+            report.outcomes[0].decision.clone(),
+        ));
     }
     assert_eq!(
         first,
@@ -564,8 +659,14 @@ fn a_timed_out_alias_is_retried_with_backoff_then_fails_with_githubs_reason_on_i
     assert_eq!(row["processing_status"], "failed");
     let reason = row["last_error"].as_str().unwrap();
     assert!(reason.starts_with("gave up after 4 deliveries"), "{reason}");
-    assert!(reason.contains("Something went wrong"), "GitHub's reason is kept: {reason}");
-    assert_eq!(ai.calls, 1, "the neighbour was analysed once and skipped after");
+    assert!(
+        reason.contains("Something went wrong"),
+        "GitHub's reason is kept: {reason}"
+    );
+    assert_eq!(
+        ai.calls, 1,
+        "the neighbour was analysed once and skipped after"
+    );
 }
 
 #[test]
@@ -576,11 +677,21 @@ fn a_query_that_timed_out_as_a_whole_is_retried_not_failed() {
     let data_null = json!({"data": null, "errors": [{"message": "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug. Please include `5C1A:3F2B` when reporting this issue."}]});
     // Twice in place (the inline retries), a third time: back to the queue.
     for _ in 0..3 {
-        local.github.push_back(status(200, &[], &data_null.to_string()));
+        local
+            .github
+            .push_back(status(200, &[], &data_null.to_string()));
     }
-    let (report, _) = process(&mut local, &mut ScriptedAi::default(), &config(AiMode::Heuristic), &[issue_message(1, "content-1")]);
+    let (report, _) = process(
+        &mut local,
+        &mut ScriptedAi::default(),
+        &config(AiMode::Heuristic),
+        &[issue_message(1, "content-1")],
+    );
     assert_eq!(report.github_requests, 3);
-    assert_eq!(outcomes(&report), vec![(Outcome::Retry, Decision::Retry { delay_secs: 10 })]);
+    assert_eq!(
+        outcomes(&report),
+        vec![(Outcome::Retry, Decision::Retry { delay_secs: 10 })]
+    );
     assert_eq!(issue_row(&local.conn, 1)["processing_status"], "pending");
 }
 
@@ -599,7 +710,9 @@ fn a_secondary_rate_limit_waits_in_place_when_short_and_through_the_queue_when_l
     let cfg = config(AiMode::Heuristic);
     let msg = [issue_message(1, "content-1")];
     // Short: waited out in place, then answered.
-    local.github.extend([limited("3"), issues_answer(&[1], "Body.")]);
+    local
+        .github
+        .extend([limited("3"), issues_answer(&[1], "Body.")]);
     let (report, _) = process(&mut local, &mut AiScriptless::ai(), &cfg, &msg);
     assert_eq!(outcomes(&report), vec![(Outcome::Completed, Decision::Ack)]);
     assert_eq!(report.github_requests, 2);
@@ -608,8 +721,16 @@ fn a_secondary_rate_limit_waits_in_place_when_short_and_through_the_queue_when_l
     // Long: the message goes back to the queue for as long as GitHub asked.
     scraper_edits_issue(&local.conn, 1, "content-2");
     local.github.push_back(limited("120"));
-    let (report, _) = process(&mut local, &mut AiScriptless::ai(), &cfg, &[issue_message(1, "content-2")]);
-    assert_eq!(outcomes(&report), vec![(Outcome::Retry, Decision::Retry { delay_secs: 120 })]);
+    let (report, _) = process(
+        &mut local,
+        &mut AiScriptless::ai(),
+        &cfg,
+        &[issue_message(1, "content-2")],
+    );
+    assert_eq!(
+        outcomes(&report),
+        vec![(Outcome::Retry, Decision::Retry { delay_secs: 120 })]
+    );
 }
 
 /// A binding for the heuristic backend, which never calls it.
@@ -637,7 +758,9 @@ fn ai_calls_of_one_invocation_are_spaced_by_its_share_of_the_per_minute_limit() 
         github_points_per_minute: 1_500,
         consumers: 4,
     };
-    let msgs: Vec<Value> = (1..=3).map(|n| issue_message(n, &format!("content-{n}"))).collect();
+    let msgs: Vec<Value> = (1..=3)
+        .map(|n| issue_message(n, &format!("content-{n}")))
+        .collect();
     let (report, _) = process(&mut local, &mut ai, &cfg, &msgs);
     assert_eq!(report.ai_calls, 3);
     // 4 consumers sharing 120 calls a minute: one call per 2 s each. The
@@ -652,7 +775,12 @@ fn a_fast_batch_holds_its_slot_for_its_share_of_github_points() {
     seed_issue(&local.conn, repo, 1, "content-1");
     local.github.push_back(issues_answer(&[1], "Body."));
     let cfg = config(AiMode::Heuristic);
-    let (report, _) = process(&mut local, &mut ScriptedAi::default(), &cfg, &[issue_message(1, "content-1")]);
+    let (report, _) = process(
+        &mut local,
+        &mut ScriptedAi::default(),
+        &cfg,
+        &[issue_message(1, "content-1")],
+    );
     assert_eq!(report.github_requests, 1);
     // 1,500 points a minute over 4 consumers: 375 each, 160 ms per point.
     assert_eq!(local.slept, vec![160]);
@@ -669,9 +797,20 @@ fn a_d1_blip_on_the_commit_is_retried_in_place_without_asking_ai_again() {
     // D1 calls: the state read, the neuron reservation, the commit (fails), the commit again.
     local.failing_db_calls = vec![3];
     let mut ai = ScriptedAi::default();
-    let (report, log) = process(&mut local, &mut ai, &config(binding()), &[issue_message(1, "content-1")]);
+    let (report, log) = process(
+        &mut local,
+        &mut ai,
+        &config(binding()),
+        &[issue_message(1, "content-1")],
+    );
     assert_eq!(outcomes(&report), vec![(Outcome::Completed, Decision::Ack)]);
     assert_eq!((ai.calls, local.db_calls), (1, 4));
-    assert_eq!(log.records().iter().filter(|r| r.event == "commit_retry").count(), 1);
+    assert_eq!(
+        log.records()
+            .iter()
+            .filter(|r| r.event == "commit_retry")
+            .count(),
+        1
+    );
     assert_eq!(issue_row(&local.conn, 1)["processing_status"], "completed");
 }

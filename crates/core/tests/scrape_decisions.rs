@@ -43,10 +43,16 @@ fn run(stored_seq: Option<u32>, lease: Option<(&str, i64)>, last_progress_at: i6
 #[test]
 fn the_delivery_that_took_the_lease_proceeds_from_the_stored_progress() {
     let r = run(Some(4), Some(("me", NOW + LEASE_MS)), NOW);
-    assert_eq!(decide_claim(true, Some(&r), &cursor(4), 1, NOW), Claim::Proceed(cursor(4)));
+    assert_eq!(
+        decide_claim(true, Some(&r), &cursor(4), 1, NOW),
+        Claim::Proceed(cursor(4))
+    );
     // The first continuation of a run has no stored cursor yet.
     let fresh = run(None, Some(("me", NOW + LEASE_MS)), NOW);
-    assert_eq!(decide_claim(true, Some(&fresh), &cursor(0), 1, NOW), Claim::Proceed(cursor(0)));
+    assert_eq!(
+        decide_claim(true, Some(&fresh), &cursor(0), 1, NOW),
+        Claim::Proceed(cursor(0))
+    );
 }
 
 #[test]
@@ -61,31 +67,59 @@ fn a_simultaneous_duplicate_waits_for_the_holder_instead_of_forking_the_chain() 
 #[test]
 fn a_delivery_behind_the_chain_is_skipped() {
     let r = run(Some(6), None, NOW);
-    assert!(matches!(decide_claim(false, Some(&r), &cursor(4), 1, NOW), Claim::Skip(_)));
+    assert!(matches!(
+        decide_claim(false, Some(&r), &cursor(4), 1, NOW),
+        Claim::Skip(_)
+    ));
     // Even retried, two behind is a duplicate, not a lost continuation.
-    assert!(matches!(decide_claim(false, Some(&r), &cursor(4), 3, NOW), Claim::Skip(_)));
+    assert!(matches!(
+        decide_claim(false, Some(&r), &cursor(4), 3, NOW),
+        Claim::Skip(_)
+    ));
 }
 
 #[test]
 fn a_retried_continuation_recovers_a_lost_successor_only_after_the_grace() {
     // seq 4 committed seq 5 and died before sending it.
     let quiet = run(Some(5), None, NOW - RECOVERY_GRACE_MS);
-    assert_eq!(decide_claim(false, Some(&quiet), &cursor(4), 2, NOW), Claim::Recover(cursor(5)));
+    assert_eq!(
+        decide_claim(false, Some(&quiet), &cursor(4), 2, NOW),
+        Claim::Recover(cursor(5))
+    );
     let recent = run(Some(5), None, NOW - 1_000);
-    assert!(matches!(decide_claim(false, Some(&recent), &cursor(4), 2, NOW), Claim::RetryLater { .. }));
+    assert!(matches!(
+        decide_claim(false, Some(&recent), &cursor(4), 2, NOW),
+        Claim::RetryLater { .. }
+    ));
     // A first delivery never recovers: it is a plain duplicate.
-    assert!(matches!(decide_claim(false, Some(&quiet), &cursor(4), 1, NOW), Claim::Skip(_)));
+    assert!(matches!(
+        decide_claim(false, Some(&quiet), &cursor(4), 1, NOW),
+        Claim::Skip(_)
+    ));
     // Someone holds seq 5: it is alive.
-    let held = run(Some(5), Some(("other", NOW + 10_000)), NOW - RECOVERY_GRACE_MS);
-    assert!(matches!(decide_claim(false, Some(&held), &cursor(4), 2, NOW), Claim::Skip(_)));
+    let held = run(
+        Some(5),
+        Some(("other", NOW + 10_000)),
+        NOW - RECOVERY_GRACE_MS,
+    );
+    assert!(matches!(
+        decide_claim(false, Some(&held), &cursor(4), 2, NOW),
+        Claim::Skip(_)
+    ));
 }
 
 #[test]
 fn a_finished_or_cancelled_run_is_not_advanced() {
     let mut r = run(Some(4), None, NOW);
     r.status = "failed".into();
-    assert!(matches!(decide_claim(false, Some(&r), &cursor(4), 1, NOW), Claim::Skip(_)));
-    assert!(matches!(decide_claim(false, None, &cursor(4), 1, NOW), Claim::Skip(_)));
+    assert!(matches!(
+        decide_claim(false, Some(&r), &cursor(4), 1, NOW),
+        Claim::Skip(_)
+    ));
+    assert!(matches!(
+        decide_claim(false, None, &cursor(4), 1, NOW),
+        Claim::Skip(_)
+    ));
 }
 
 #[test]
@@ -123,17 +157,37 @@ fn failed(id: i64, name: &str, f: Failure) -> RepoWork {
 #[test]
 fn a_transient_repo_failure_is_retried_then_recorded_and_a_forbidden_one_is_recorded_at_once() {
     let work = vec![
-        failed(1, "flaky", Failure::transient("GitHub GraphQL error for r0: Something went wrong")),
-        failed(2, "saml", Failure::permanent("GitHub GraphQL FORBIDDEN for r1: SAML")),
+        failed(
+            1,
+            "flaky",
+            Failure::transient("GitHub GraphQL error for r0: Something went wrong"),
+        ),
+        failed(
+            2,
+            "saml",
+            Failure::permanent("GitHub GraphQL FORBIDDEN for r1: SAML"),
+        ),
     ];
     let s = settle_failures(&work, &[], Pass::Main, NOW);
     assert_eq!(s.retry.len(), 1);
-    assert_eq!((s.retry[0].name.as_str(), s.retry[0].attempts), ("flaky", 1));
+    assert_eq!(
+        (s.retry[0].name.as_str(), s.retry[0].attempts),
+        ("flaky", 1)
+    );
     assert_eq!(s.given_up, 1, "FORBIDDEN is not retried");
-    assert_eq!(s.statements.len(), 2, "both failures are recorded on their rows");
+    assert_eq!(
+        s.statements.len(),
+        2,
+        "both failures are recorded on their rows"
+    );
 
     // The last attempt gives up and records GitHub's reason.
-    let retry = vec![RetryRepo { owner: "o".into(), name: "flaky".into(), attempts: MAX_REPO_ATTEMPTS - 1, reason: "x".into() }];
+    let retry = vec![RetryRepo {
+        owner: "o".into(),
+        name: "flaky".into(),
+        attempts: MAX_REPO_ATTEMPTS - 1,
+        reason: "x".into(),
+    }];
     let s = settle_failures(&work[..1], &retry, Pass::Retry, NOW);
     assert!(s.retry.is_empty());
     assert_eq!(s.given_up, 1);
@@ -144,16 +198,29 @@ fn a_transient_repo_failure_is_retried_then_recorded_and_a_forbidden_one_is_reco
 #[test]
 fn a_repo_that_answers_again_forgets_its_failures_and_leaves_the_retry_list() {
     let mut w = RepoWork::new(row(1, "flaky", 2));
-    w.absorb(RepoOutcome::NotFound { message: "gone".into() });
-    let retry = vec![RetryRepo { owner: "o".into(), name: "flaky".into(), attempts: 2, reason: "x".into() }];
+    w.absorb(RepoOutcome::NotFound {
+        message: "gone".into(),
+    });
+    let retry = vec![RetryRepo {
+        owner: "o".into(),
+        name: "flaky".into(),
+        attempts: 2,
+        reason: "x".into(),
+    }];
     let s = settle_failures(&[w], &retry, Pass::Retry, NOW);
     assert!(s.retry.is_empty());
     assert_eq!(s.statements.len(), 1);
-    assert!(s.statements[0].sql.starts_with("UPDATE repos SET scrape_failures = 0"));
+    assert!(s.statements[0]
+        .sql
+        .starts_with("UPDATE repos SET scrape_failures = 0"));
 }
 
 fn response(body: serde_json::Value) -> HttpResponse {
-    HttpResponse { status: 200, headers: vec![], body: body.to_string() }
+    HttpResponse {
+        status: 200,
+        headers: vec![],
+        body: body.to_string(),
+    }
 }
 
 fn repo_json(issues: serde_json::Value, page: serde_json::Value) -> serde_json::Value {
@@ -194,26 +261,51 @@ fn partial_answers_are_failures_not_complete_refreshes() {
         ]
     });
     let answer = github::decode_scrape(&response(body), 6).unwrap();
-    let RepoOutcome::Found(state) = &answer.repos[0] else { panic!("r0 is whole: {:?}", answer.repos[0]) };
+    let RepoOutcome::Found(state) = &answer.repos[0] else {
+        panic!("r0 is whole: {:?}", answer.repos[0])
+    };
     assert_eq!(state.issues.as_ref().unwrap().nodes[0].linked_pr_count, 1);
-    for (i, what) in [(1, "null issue node"), (2, "next page without a cursor"), (3, "partial")] {
+    for (i, what) in [
+        (1, "null issue node"),
+        (2, "next page without a cursor"),
+        (3, "partial"),
+    ] {
         match &answer.repos[i] {
-            RepoOutcome::Failed(f @ Failure::Transient { .. }) => assert!(f.reason().contains("partial"), "r{i} ({what}): {f}"),
+            RepoOutcome::Failed(f @ Failure::Transient { .. }) => {
+                assert!(f.reason().contains("partial"), "r{i} ({what}): {f}")
+            }
             other => panic!("r{i} ({what}) must fail transiently, got {other:?}"),
         }
     }
-    assert!(matches!(&answer.repos[4], RepoOutcome::Failed(Failure::Permanent { reason }) if reason.contains("FORBIDDEN")));
-    assert!(matches!(&answer.repos[5], RepoOutcome::Failed(Failure::Transient { .. })));
+    assert!(
+        matches!(&answer.repos[4], RepoOutcome::Failed(Failure::Permanent { reason }) if reason.contains("FORBIDDEN"))
+    );
+    assert!(matches!(
+        &answer.repos[5],
+        RepoOutcome::Failed(Failure::Transient { .. })
+    ));
 }
 
 #[test]
 fn data_null_from_a_github_timeout_is_transient_but_a_rejected_query_is_permanent() {
     let timeout = json!({"data": null, "errors": [{"message": "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug."}]});
-    assert!(matches!(github::decode_scrape(&response(timeout), 1), Err(Failure::Transient { .. })));
+    assert!(matches!(
+        github::decode_scrape(&response(timeout), 1),
+        Err(Failure::Transient { .. })
+    ));
     let rejected = json!({"data": null, "errors": [{"message": "Field 'bogus' doesn't exist on type 'Repository'"}]});
-    assert!(matches!(github::decode_scrape(&response(rejected), 1), Err(Failure::Permanent { .. })));
-    let revoked = HttpResponse { status: 401, headers: vec![], body: r#"{"message":"Bad credentials"}"#.into() };
-    assert!(matches!(github::decode_scrape(&revoked, 1), Err(Failure::Permanent { reason }) if reason.contains("401")));
+    assert!(matches!(
+        github::decode_scrape(&response(rejected), 1),
+        Err(Failure::Permanent { .. })
+    ));
+    let revoked = HttpResponse {
+        status: 401,
+        headers: vec![],
+        body: r#"{"message":"Bad credentials"}"#.into(),
+    };
+    assert!(
+        matches!(github::decode_scrape(&revoked, 1), Err(Failure::Permanent { reason }) if reason.contains("401"))
+    );
 }
 
 fn meta() -> IssueMeta {
@@ -241,7 +333,10 @@ fn hashes(m: &IssueMeta) -> (String, String) {
         last_edited_at: m.last_edited_at.as_deref(),
         availability: "ok",
     };
-    (hash::issue_state_hash(&input).0, hash::issue_content_hash(&input).0)
+    (
+        hash::issue_state_hash(&input).0,
+        hash::issue_content_hash(&input).0,
+    )
 }
 
 #[test]
@@ -249,18 +344,37 @@ fn activity_changes_the_state_hash_only_and_edits_change_the_content_hash() {
     let base = meta();
     let (state, content) = hashes(&base);
     for activity in [
-        IssueMeta { comment_count: 1, updated_at: "2025-03-01T00:00:00Z".into(), ..meta() },
-        IssueMeta { assignee_count: 1, ..meta() },
-        IssueMeta { labels: vec!["good first issue".into(), "docs".into()], ..meta() },
-        IssueMeta { linked_pr_count: 1, ..meta() },
+        IssueMeta {
+            comment_count: 1,
+            updated_at: "2025-03-01T00:00:00Z".into(),
+            ..meta()
+        },
+        IssueMeta {
+            assignee_count: 1,
+            ..meta()
+        },
+        IssueMeta {
+            labels: vec!["good first issue".into(), "docs".into()],
+            ..meta()
+        },
+        IssueMeta {
+            linked_pr_count: 1,
+            ..meta()
+        },
     ] {
         let (s, c) = hashes(&activity);
         assert_ne!(s, state, "{activity:?} rewrites the row");
         assert_eq!(c, content, "{activity:?} queues nothing");
     }
     for edit in [
-        IssueMeta { title: "Add two tests".into(), ..meta() },
-        IssueMeta { last_edited_at: Some("2025-03-01T00:00:00Z".into()), ..meta() },
+        IssueMeta {
+            title: "Add two tests".into(),
+            ..meta()
+        },
+        IssueMeta {
+            last_edited_at: Some("2025-03-01T00:00:00Z".into()),
+            ..meta()
+        },
     ] {
         let (s, c) = hashes(&edit);
         assert_ne!(s, state);
@@ -286,11 +400,61 @@ fn availability_names_why_a_beginner_cannot_take_an_issue() {
     let now = contribot_core::logrec::parse_iso8601("2025-06-01T00:00:00Z").unwrap();
     let active = repo_state(false, "2025-05-01T00:00:00Z");
     assert_eq!(availability(&meta(), &active, now, 365), "ok");
-    assert_eq!(availability(&IssueMeta { assignee_count: 2, ..meta() }, &active, now, 365), "assigned");
-    assert_eq!(availability(&IssueMeta { linked_pr_count: 1, ..meta() }, &active, now, 365), "linked_pr");
-    assert_eq!(availability(&meta(), &repo_state(false, "2023-01-01T00:00:00Z"), now, 365), "inactive_repo");
-    assert_eq!(availability(&meta(), &repo_state(false, "2023-01-01T00:00:00Z"), now, 1000), "ok", "the threshold is configurable");
-    assert_eq!(availability(&IssueMeta { assignee_count: 1, ..meta() }, &repo_state(true, "2025-05-01T00:00:00Z"), now, 365), "archived_repo");
+    assert_eq!(
+        availability(
+            &IssueMeta {
+                assignee_count: 2,
+                ..meta()
+            },
+            &active,
+            now,
+            365
+        ),
+        "assigned"
+    );
+    assert_eq!(
+        availability(
+            &IssueMeta {
+                linked_pr_count: 1,
+                ..meta()
+            },
+            &active,
+            now,
+            365
+        ),
+        "linked_pr"
+    );
+    assert_eq!(
+        availability(
+            &meta(),
+            &repo_state(false, "2023-01-01T00:00:00Z"),
+            now,
+            365
+        ),
+        "inactive_repo"
+    );
+    assert_eq!(
+        availability(
+            &meta(),
+            &repo_state(false, "2023-01-01T00:00:00Z"),
+            now,
+            1000
+        ),
+        "ok",
+        "the threshold is configurable"
+    );
+    assert_eq!(
+        availability(
+            &IssueMeta {
+                assignee_count: 1,
+                ..meta()
+            },
+            &repo_state(true, "2025-05-01T00:00:00Z"),
+            now,
+            365
+        ),
+        "archived_repo"
+    );
 }
 
 #[test]

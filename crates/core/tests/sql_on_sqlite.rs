@@ -403,8 +403,8 @@ fn max_subrequests_is_the_largest_single_invocation() {
         run(
             &conn,
             &[store::advance_run(
-            "run-1",
-            lease(&conn, "run-1"),
+                "run-1",
+                lease(&conn, "run-1"),
                 &RunCounters::default(),
                 used,
                 &cont,
@@ -1595,7 +1595,11 @@ fn mark_queued_handles_more_than_a_statement_of_ids() {
     let items = outbox(&conn, 1000);
     assert_eq!(items.len(), 250);
     let stmts = store::mark_queued(&items, NOW);
-    assert_eq!(stmts.len(), 1, "one statement per table, ids and hashes as one JSON parameter");
+    assert_eq!(
+        stmts.len(),
+        1,
+        "one statement per table, ids and hashes as one JSON parameter"
+    );
     assert_eq!(written(&conn, &stmts), 250);
     assert!(outbox(&conn, 1000).is_empty());
 }
@@ -1767,9 +1771,9 @@ fn every_builder_stays_within_d1_parameter_limit() {
     all.push(store::data_source(SOURCE));
     for progress in [
         RunProgress::Continuing {
-        cursor_json: "{}".into(),
-        failure_attempts: 0,
-    },
+            cursor_json: "{}".into(),
+            failure_attempts: 0,
+        },
         RunProgress::Completed {
             outcome: "completed".into(),
         },
@@ -1810,10 +1814,18 @@ fn every_builder_stays_within_d1_parameter_limit() {
         bound(store::upsert_listed(SOURCE, &big_list, NOW)),
         500 * 10
     );
-    assert_eq!(bound(store::upsert_issues(&issues, NOW)), 3, "one JSON parameter per 500 rows, and the two timestamps");
+    assert_eq!(
+        bound(store::upsert_issues(&issues, NOW)),
+        3,
+        "one JSON parameter per 500 rows, and the two timestamps"
+    );
     assert_eq!(bound(store::deactivate_repos(&ids, NOW)), 500 + 6);
     assert_eq!(bound(store::close_issues(1, &ids, NOW)), 500 + 2 * 6);
-    assert_eq!(bound(store::mark_queued(&outbox_rows, NOW)), 4, "per table: the sent items as JSON, and the time");
+    assert_eq!(
+        bound(store::mark_queued(&outbox_rows, NOW)),
+        4,
+        "per table: the sent items as JSON, and the time"
+    );
 }
 
 // ------------------------------------------------------------------ scrape planner
@@ -2001,7 +2013,10 @@ fn failed_repo_is_not_swept_and_does_not_hold_the_cursor_but_a_cut_short_one_doe
         NOW,
         INACTIVE_DAYS,
     );
-    assert_eq!(plan.done, 2, "the cursor moves past `a` and the failed `b` (retried later), not `c`");
+    assert_eq!(
+        plan.done, 2,
+        "the cursor moves past `a` and the failed `b` (retried later), not `c`"
+    );
     assert!(
         plan.statements.is_empty(),
         "no sweep of `b` or `c`: {:?}",

@@ -32,6 +32,9 @@ pub(super) const SNAPSHOT_RUNS: [&str; 3] = ["full", "unchanged", "changed"];
 const TOP_FRAMES: usize = 8;
 /// The opt-levels compared, and where the comparison is kept.
 const OPT_LEVELS: [&str; 3] = ["z", "s", "3"];
+/// Rounds of the comparison, the levels interleaved in each: one run's
+/// noise on this shared machine is of the order of the differences.
+const OPT_ROUNDS: usize = 2;
 const OPT_LEVELS_FILE: &str = "bench/opt-levels.json";
 
 // ------------------------------------------------------------------ runs
@@ -115,18 +118,27 @@ pub(super) fn compare_opt_levels(root: &Path, simulator: &Path) -> Result<()> {
         }
         sizes.push(Value::Object(per_worker));
     }
-    let mut levels = Vec::new();
-    for (level, sizes) in OPT_LEVELS.iter().zip(sizes) {
-        println!("\n==> CPU with opt-level {level}");
-        let cpu = run_cpu_bench(
-            root,
-            simulator,
-            &["--scenario", "full,unchanged,changed"],
-            &base(level).join("cpu.json"),
-            Some(&base(level)),
-        )?;
-        levels.push(json!({"opt_level": level, "sizes": sizes, "cpu": summary(&cpu)}));
+    let mut runs: Vec<Vec<Value>> = vec![Vec::new(); OPT_LEVELS.len()];
+    for round in 1..=OPT_ROUNDS {
+        for (i, level) in OPT_LEVELS.iter().enumerate() {
+            println!("\n==> CPU with opt-level {level}, round {round} of {OPT_ROUNDS}");
+            runs[i].push(run_cpu_bench(
+                root,
+                simulator,
+                &["--scenario", "full,unchanged,changed"],
+                &base(level).join(format!("cpu-{round}.json")),
+                Some(&base(level)),
+            )?);
+        }
     }
+    let levels: Vec<Value> = OPT_LEVELS
+        .iter()
+        .zip(sizes)
+        .zip(&runs)
+        .map(|((level, sizes), runs)| {
+            json!({"opt_level": level, "sizes": sizes, "rounds": runs.len(), "cpu": summary(runs)})
+        })
+        .collect();
     let doc = json!({
         "commit": commit(root),
         "date": command_output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
@@ -144,13 +156,18 @@ pub(super) fn compare_opt_levels(root: &Path, simulator: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Per worker, max and mean CPU over every invocation of the snapshot runs.
-fn summary(cpu: &Value) -> Value {
+/// Per worker, max and mean CPU over every invocation of the snapshot runs
+/// of every round.
+fn summary(rounds: &[Value]) -> Value {
     let mut out = serde_json::Map::new();
     for worker in Worker::ALL {
-        let values: Vec<f64> = SNAPSHOT_RUNS
+        let values: Vec<f64> = rounds
             .iter()
-            .flat_map(|run| cpu_values(cpu, run, worker.name(), Include::All))
+            .flat_map(|cpu| {
+                SNAPSHOT_RUNS
+                    .iter()
+                    .flat_map(move |run| cpu_values(cpu, run, worker.name(), Include::All))
+            })
             .collect();
         let s = stats(&values);
         out.insert(
@@ -361,11 +378,13 @@ pub(super) fn section(w: &mut String, cpu: &Value, root: &Path) {
                 "From `cargo xtask bench --opt-levels` at commit `{}` ({}): each worker built \
                  with each level (LTO, one codegen unit, as the release profile), its gzip \
                  size, and the CPU of every invocation of the three snapshot runs on that \
-                 build, measured as above (a separate run per level on this shared machine: \
-                 differences of ~10% are within run-to-run noise). Kept: the lowest CPU that \
-                 fits ≤ 1 MiB gzip per worker.\n",
+                 build, measured as above, {} rounds with the levels interleaved (max and mean \
+                 over all of them; on this shared machine one run's noise is ~10–20%, and the \
+                 max is set by the isolates' first invocations). Kept: the lowest CPU that fits \
+                 ≤ 1 MiB gzip per worker.\n",
                 doc["commit"].as_str().unwrap_or("?"),
                 doc["date"].as_str().unwrap_or("?"),
+                doc["levels"][0]["rounds"].as_u64().unwrap_or(1),
             );
             let _ = writeln!(w, "{}", opt_level_table(&doc, &current_opt_level(root)));
         }

@@ -330,7 +330,8 @@ mod tests {
 
     #[test]
     fn the_api_rate_limiters_971_is_transient() {
-        let f = classify_binding_error("971: Please wait and consider throttling your request speed");
+        let f =
+            classify_binding_error("971: Please wait and consider throttling your request speed");
         assert!(matches!(f, AiFailure::Transient { .. }), "{f:?}");
     }
 

@@ -228,7 +228,10 @@ fn before_call<A: Analysis>(
         ));
     }
     if let Some(m) = &state.quota_exhausted {
-        return Some(heuristic(task, format!("AI daily allocation exhausted: {m}")));
+        return Some(heuristic(
+            task,
+            format!("AI daily allocation exhausted: {m}"),
+        ));
     }
     match &state.backing_off {
         Some((_, reason)) if last_delivery => Some(heuristic(
@@ -301,7 +304,10 @@ pub async fn analyse<P: Platform, B: AiBinding, A: Analysis>(
     report: &mut BatchReport,
     log: &mut LogBook,
 ) -> Result<Answer<A::Output>, PlatformError> {
-    let answer = ask(p, binding, cfg, invocation, task, attempts, state, report, log).await?;
+    let answer = ask(
+        p, binding, cfg, invocation, task, attempts, state, report, log,
+    )
+    .await?;
     if let Answer::Done {
         fallback_reason: Some(_),
         ..
@@ -346,11 +352,22 @@ async fn ask<P: Platform, B: AiBinding, A: Analysis>(
         }
         pace(p, cfg, state).await;
         report.ai_calls += 1;
-        let result = call_ai(p, binding, cfg, invocation, &input, &estimate, state, report).await?;
+        let result = call_ai(
+            p, binding, cfg, invocation, &input, &estimate, state, report,
+        )
+        .await?;
         let now = p.now_ms();
         let now_secs = (now / 1000) as u64;
         let had_quota = state.quota_exhausted.is_some();
-        match judge(task, result, cfg.ai.model(), state, attempts, last_delivery, now_secs) {
+        match judge(
+            task,
+            result,
+            cfg.ai.model(),
+            state,
+            attempts,
+            last_delivery,
+            now_secs,
+        ) {
             Verdict::Answer(answer) => {
                 match &state.quota_exhausted {
                     Some(m) if !had_quota => log.push(
@@ -386,7 +403,9 @@ async fn ask<P: Platform, B: AiBinding, A: Analysis>(
 
 fn log_failure<T>(log: &mut LogBook, now: i64, kind: &str, answer: &Answer<T>) {
     let (event, reason, delay) = match answer {
-        Answer::Later { delay_secs, reason } => ("ai_retry_later", reason.as_str(), Some(*delay_secs)),
+        Answer::Later { delay_secs, reason } => {
+            ("ai_retry_later", reason.as_str(), Some(*delay_secs))
+        }
         Answer::Done {
             fallback_reason: Some(reason),
             ..
@@ -410,7 +429,10 @@ fn log_failure<T>(log: &mut LogBook, now: i64, kind: &str, answer: &Answer<T>) {
 async fn pace<P: Platform>(p: &mut Metered<'_, P>, cfg: &ProcessConfig, state: &mut AiState) {
     let now = p.now_ms();
     if let Some(last) = state.last_call_ms {
-        let wait = cfg.pacing.ai_interval_ms().saturating_sub((now - last).max(0) as u64);
+        let wait = cfg
+            .pacing
+            .ai_interval_ms()
+            .saturating_sub((now - last).max(0) as u64);
         if wait > 0 {
             p.sleep(wait).await;
         }

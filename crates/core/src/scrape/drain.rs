@@ -48,7 +48,12 @@ pub(super) async fn drain_step<P: Platform>(
     let messages = outbox_messages(&items);
     // Keep one call for marking them queued, plus the closing reserve.
     let report = p
-        .send_all(QueueName::Processing, &messages, 1 + CLOSING_RESERVE, ctx.cfg.send_concurrency)
+        .send_all(
+            QueueName::Processing,
+            &messages,
+            1 + CLOSING_RESERVE,
+            ctx.cfg.send_concurrency,
+        )
         .await;
     let sent_items: Vec<OutboxRow> = report.sent_indexes().map(|i| items[i].clone()).collect();
     let sent = sent_items.len();
@@ -60,9 +65,19 @@ pub(super) async fn drain_step<P: Platform>(
         statements.push(ctx.progress());
         p.db(&statements).await?;
     }
-    ctx.log(now, Level::Info, "queued", fields([("messages", json!(sent)), ("of", json!(items.len()))]));
+    ctx.log(
+        now,
+        Level::Info,
+        "queued",
+        fields([("messages", json!(sent)), ("of", json!(items.len()))]),
+    );
     if let Some(e) = failure {
-        ctx.log(now, Level::Error, "queue_send_failed", fields([("error", json!(e))]));
+        ctx.log(
+            now,
+            Level::Error,
+            "queue_send_failed",
+            fields([("error", json!(e))]),
+        );
         ctx.cursor.failures += 1;
         return Ok(Flow::Yield {
             delay_secs: crate::failure::backoff_secs(ctx.cursor.failures + 1),

@@ -18,7 +18,10 @@ use crate::store;
 /// What fetching the list came to.
 enum Fetched {
     /// The same text as the last good list (its length, for the log).
-    Unchanged { bytes: usize, origin: &'static str },
+    Unchanged {
+        bytes: usize,
+        origin: &'static str,
+    },
     Parsed {
         list: ParsedList,
         text_hash: ContentHash,
@@ -26,7 +29,9 @@ enum Fetched {
         /// Why data.json was not used, when the README was.
         errors: Vec<String>,
     },
-    Unusable { errors: Vec<String> },
+    Unusable {
+        errors: Vec<String>,
+    },
 }
 
 /// Fetch data.json (README on failure); hash the text before parsing it.
@@ -42,11 +47,19 @@ async fn fetch_list<P: Platform>(
         Ok(text) => {
             let text_hash = hash::text_hash(&text);
             if last_good == Some(text_hash.as_str()) {
-                return Ok(Fetched::Unchanged { bytes: text.len(), origin: "data.json" });
+                return Ok(Fetched::Unchanged {
+                    bytes: text.len(),
+                    origin: "data.json",
+                });
             }
             match list::parse_data_json(&text) {
                 Ok(list) => {
-                    return Ok(Fetched::Parsed { list, text_hash, origin: "data.json", errors })
+                    return Ok(Fetched::Parsed {
+                        list,
+                        text_hash,
+                        origin: "data.json",
+                        errors,
+                    })
                 }
                 Err(e) => errors.push(format!("data.json unusable: {e}")),
             }
@@ -60,11 +73,19 @@ async fn fetch_list<P: Platform>(
         Ok(text) => {
             let text_hash = hash::text_hash(&text);
             if last_good == Some(text_hash.as_str()) {
-                return Ok(Fetched::Unchanged { bytes: text.len(), origin: "README.md" });
+                return Ok(Fetched::Unchanged {
+                    bytes: text.len(),
+                    origin: "README.md",
+                });
             }
             match list::parse_readme(&text) {
                 Ok(list) if !list.repos.is_empty() => {
-                    return Ok(Fetched::Parsed { list, text_hash, origin: "README.md", errors })
+                    return Ok(Fetched::Parsed {
+                        list,
+                        text_hash,
+                        origin: "README.md",
+                        errors,
+                    })
                 }
                 Ok(_) => errors.push("README fallback lists no GitHub repos".into()),
                 Err(e) => errors.push(format!("README fallback unusable: {e}")),
@@ -94,7 +115,12 @@ pub(super) async fn list_phase<P: Platform>(
     let (list, text_hash, origin) = match fetched {
         Fetched::Unchanged { bytes, origin } => {
             // Same text as the last good list: nothing to parse or write.
-            ctx.log(now, Level::Info, "list_unchanged", fields([("bytes", json!(bytes)), ("origin", json!(origin))]));
+            ctx.log(
+                now,
+                Level::Info,
+                "list_unchanged",
+                fields([("bytes", json!(bytes)), ("origin", json!(origin))]),
+            );
             ctx.cursor.enter_repos();
             return Ok(Flow::Next);
         }
@@ -104,7 +130,12 @@ pub(super) async fn list_phase<P: Platform>(
                 "list unavailable, kept the last good repo set: {}",
                 errors.join("; ")
             );
-            ctx.log(now, Level::Error, "list_failed", fields([("reason", json!(reason))]));
+            ctx.log(
+                now,
+                Level::Error,
+                "list_failed",
+                fields([("reason", json!(reason))]),
+            );
             p.db(&[
                 store::source_error(&source_id, &reason, now),
                 store::note_run_error(&ctx.cursor.run_id, &reason),
@@ -113,9 +144,19 @@ pub(super) async fn list_phase<P: Platform>(
             ctx.cursor.enter_repos();
             return Ok(Flow::Next);
         }
-        Fetched::Parsed { list, text_hash, origin, errors } => {
+        Fetched::Parsed {
+            list,
+            text_hash,
+            origin,
+            errors,
+        } => {
             for e in &errors {
-                ctx.log(now, Level::Warn, "list_fallback", fields([("reason", json!(e)), ("used", json!(origin))]));
+                ctx.log(
+                    now,
+                    Level::Warn,
+                    "list_fallback",
+                    fields([("reason", json!(e)), ("used", json!(origin))]),
+                );
             }
             (list, text_hash, origin)
         }
@@ -133,7 +174,12 @@ pub(super) async fn list_phase<P: Platform>(
         );
     }
     for w in &list.warnings {
-        ctx.log(now, Level::Warn, "list_warning", fields([("warning", json!(w))]));
+        ctx.log(
+            now,
+            Level::Warn,
+            "list_warning",
+            fields([("warning", json!(w))]),
+        );
     }
     let skipped = list.skipped.len() as i64;
     ctx.bump(|c| c.repos_skipped += skipped);
@@ -285,7 +331,6 @@ pub fn plan_list_sync_from(
         kept_unlisted,
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -38,7 +38,12 @@ pub fn freshness_priority(updated_at: Option<&str>, now_ms: i64) -> i64 {
 /// Why an open issue is or is not something a beginner can take, in order
 /// of precedence: `archived_repo`, `inactive_repo`, `assigned`, `linked_pr`,
 /// else `ok`.
-pub fn availability(issue: &IssueMeta, repo: &RepoState, now_ms: i64, inactive_after_days: i64) -> &'static str {
+pub fn availability(
+    issue: &IssueMeta,
+    repo: &RepoState,
+    now_ms: i64,
+    inactive_after_days: i64,
+) -> &'static str {
     let last_push = repo.pushed_at.as_deref().and_then(logrec::parse_iso8601);
     if repo.is_archived {
         "archived_repo"
@@ -56,7 +61,12 @@ pub fn availability(issue: &IssueMeta, repo: &RepoState, now_ms: i64, inactive_a
 /// Diff a step's answers against D1 and plan its writes. Failed and carried
 /// repos do not block the cursor (they are retried after the main pass);
 /// deferred ones do (the next invocation starts at the first of them).
-pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64, inactive_after_days: i64) -> StepPlan {
+pub fn plan_step(
+    work: &[RepoWork],
+    known: &[IssueHashRow],
+    now_ms: i64,
+    inactive_after_days: i64,
+) -> StepPlan {
     let mut by_repo: BTreeMap<i64, Vec<&IssueHashRow>> = BTreeMap::new();
     for k in known {
         by_repo.entry(k.repo_id).or_default().push(k);
@@ -86,7 +96,15 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64, inactiv
             WorkStatus::Complete => {
                 plan.repos_seen += 1;
                 if let Some(state) = &w.state {
-                    plan_complete(&mut plan, &mut issue_writes, w, state, &by_repo, now_ms, inactive_after_days);
+                    plan_complete(
+                        &mut plan,
+                        &mut issue_writes,
+                        w,
+                        state,
+                        &by_repo,
+                        now_ms,
+                        inactive_after_days,
+                    );
                 }
             }
         }
@@ -95,7 +113,8 @@ pub fn plan_step(work: &[RepoWork], known: &[IssueHashRow], now_ms: i64, inactiv
         }
     }
     plan.issues_upserted = issue_writes.len() as i64;
-    plan.statements.extend(store::upsert_issues(&issue_writes, now_ms));
+    plan.statements
+        .extend(store::upsert_issues(&issue_writes, now_ms));
     plan
 }
 
@@ -109,10 +128,14 @@ fn plan_complete(
     now_ms: i64,
     inactive_after_days: i64,
 ) {
-    let found = w.resolution.as_ref().and_then(|r| r.label().map(str::to_string));
+    let found = w
+        .resolution
+        .as_ref()
+        .and_then(|r| r.label().map(str::to_string));
     if let Some(write) = repo_write(w, state, found.as_deref(), now_ms) {
         plan.repos_changed += 1;
-        plan.statements.push(store::update_repo_state(&write, now_ms));
+        plan.statements
+            .push(store::update_repo_state(&write, now_ms));
     }
     if found.is_none() {
         plan.repos_skipped += 1;
@@ -124,13 +147,23 @@ fn plan_complete(
     if !diff.vanished.is_empty() {
         // The stale sweep: only on a complete refresh.
         plan.issues_closed += diff.vanished.len() as i64;
-        plan.statements.extend(store::close_issues(w.row.id, &diff.vanished, now_ms));
+        plan.statements
+            .extend(store::close_issues(w.row.id, &diff.vanished, now_ms));
     }
 }
 
 /// The repo's row rewrite, when its state or label status changed.
-fn repo_write(w: &RepoWork, state: &RepoState, found: Option<&str>, now_ms: i64) -> Option<RepoWrite> {
-    let label_status = if found.is_some() { "resolved" } else { "not_found" };
+fn repo_write(
+    w: &RepoWork,
+    state: &RepoState,
+    found: Option<&str>,
+    now_ms: i64,
+) -> Option<RepoWrite> {
+    let label_status = if found.is_some() {
+        "resolved"
+    } else {
+        "not_found"
+    };
     let input = RepoHashInput {
         name_with_owner: &state.name_with_owner,
         description: state.description.as_deref(),
@@ -141,7 +174,9 @@ fn repo_write(w: &RepoWork, state: &RepoState, found: Option<&str>, now_ms: i64)
         resolved_label: found,
     };
     let state_hash = hash::repo_state_hash(&input);
-    if w.row.state_hash.as_deref() == Some(state_hash.as_str()) && w.row.label_status == label_status {
+    if w.row.state_hash.as_deref() == Some(state_hash.as_str())
+        && w.row.label_status == label_status
+    {
         return None;
     }
     Some(RepoWrite {
@@ -181,7 +216,11 @@ fn diff_issues(
             continue;
         }
         let verdict = availability(issue, repo, now_ms, inactive_after_days);
-        let state = if issue.state == "closed" { "closed" } else { "open" };
+        let state = if issue.state == "closed" {
+            "closed"
+        } else {
+            "open"
+        };
         let input = IssueHashInput {
             title: &issue.title,
             state,
@@ -195,10 +234,9 @@ fn diff_issues(
             availability: verdict,
         };
         let state_hash = hash::issue_state_hash(&input);
-        if stored
-            .get(&issue.number)
-            .is_some_and(|r| r.state_hash.as_deref() == Some(state_hash.as_str()) && r.state == state)
-        {
+        if stored.get(&issue.number).is_some_and(|r| {
+            r.state_hash.as_deref() == Some(state_hash.as_str()) && r.state == state
+        }) {
             continue;
         }
         writes.push(IssueWrite {

@@ -9,7 +9,9 @@ use serde_json::json;
 use super::plan::{plan_step, StepPlan};
 use super::{retry_in_place, Ctx, Flow, CLOSING_RESERVE, RATE_LIMIT_FLOOR};
 use crate::failure::{backoff_secs, classify_network, Failure};
-use crate::github::{self, HttpRequest, IssueMeta, RepoOutcome, RepoQuery, RepoState, ScrapeAnswer};
+use crate::github::{
+    self, HttpRequest, IssueMeta, RepoOutcome, RepoQuery, RepoState, ScrapeAnswer,
+};
 use crate::label::{self, LabelResolution};
 use crate::logrec::{self, fields, Level};
 use crate::messages::{RetryRepo, ScrapePhase};
@@ -233,7 +235,6 @@ fn rate_limit_wait(answer: &ScrapeAnswer, now_ms: i64) -> Option<u64> {
     Some(((reset - now_ms) / 1000).max(1) as u64)
 }
 
-
 /// How the query rounds of a step ended.
 enum Rounds {
     /// Every repo is complete, gone, failed or deferred for the allowance.
@@ -253,7 +254,9 @@ async fn query_rounds<P: Platform>(
 ) -> Result<Rounds, PlatformError> {
     let k = ctx.cfg.repos_per_query;
     loop {
-        let open: Vec<usize> = (0..work.len()).filter(|&i| work[i].next.is_some()).collect();
+        let open: Vec<usize> = (0..work.len())
+            .filter(|&i| work[i].next.is_some())
+            .collect();
         if open.is_empty() {
             return Ok(Rounds::Done);
         }
@@ -261,7 +264,11 @@ async fn query_rounds<P: Platform>(
         // the repos already asked, so an answer in hand is never thrown
         // away. Only the subrequest budget stops them.
         if !p.budget.can_afford(2 + CLOSING_RESERVE) {
-            defer_all(work, &open, "subrequest budget reached before its next page");
+            defer_all(
+                work,
+                &open,
+                "subrequest budget reached before its next page",
+            );
             return Ok(Rounds::Done);
         }
         let chunk: Vec<usize> = open.iter().copied().take(k).collect();
@@ -271,7 +278,10 @@ async fn query_rounds<P: Platform>(
             Err(failure) => {
                 defer_all(work, &open, "stopped early: the query failed");
                 return Ok(match failure {
-                    Failure::Budget { reason } => Rounds::Wait { delay_secs: 0, reason },
+                    Failure::Budget { reason } => Rounds::Wait {
+                        delay_secs: 0,
+                        reason,
+                    },
                     Failure::RateLimited { .. } => Rounds::Wait {
                         delay_secs: failure.delay_secs((p.now_ms() / 1000) as u64, 1),
                         reason: failure.reason().to_string(),
@@ -288,7 +298,9 @@ async fn query_rounds<P: Platform>(
             ctx.allowance.spend_repo(work[i].issues.len() - before);
         }
         if let Some(secs) = wait {
-            let still: Vec<usize> = (0..work.len()).filter(|&i| work[i].next.is_some()).collect();
+            let still: Vec<usize> = (0..work.len())
+                .filter(|&i| work[i].next.is_some())
+                .collect();
             defer_all(work, &still, "stopped early: upstream asked to wait");
             return Ok(Rounds::Wait {
                 delay_secs: secs,
@@ -345,7 +357,10 @@ pub(super) async fn repos_step<P: Platform>(
     if first_step && ctx.cfg.ai_upgrades_per_run > 0 {
         // Once per run, heuristic fallbacks go back to the outbox so AI can
         // analyse them now it may be available again.
-        extra.extend(store::requeue_heuristic_fallbacks(ctx.cfg.ai_upgrades_per_run, p.now_ms()));
+        extra.extend(store::requeue_heuristic_fallbacks(
+            ctx.cfg.ai_upgrades_per_run,
+            p.now_ms(),
+        ));
     }
     step(p, ctx, repos, known, Pass::Main, extra).await
 }
@@ -373,16 +388,18 @@ pub(super) async fn retry_step<P: Platform>(
     let (repos, known) = decode_step(&rows)?;
     // Repos no longer active (delisted meanwhile) leave the retry list.
     let active = |o: &str, n: &str| repos.iter().any(|row| row.owner == o && row.name == n);
-    ctx.cursor
-        .retry
-        .retain(|r| active(&r.owner, &r.name) || !slugs.iter().any(|(o, n)| *o == r.owner && *n == r.name));
+    ctx.cursor.retry.retain(|r| {
+        active(&r.owner, &r.name) || !slugs.iter().any(|(o, n)| *o == r.owner && *n == r.name)
+    });
     if repos.is_empty() {
         return Ok(Flow::Next);
     }
     step(p, ctx, repos, known, Pass::Retry, Vec::new()).await
 }
 
-fn decode_step(rows: &[Vec<serde_json::Value>]) -> Result<(Vec<RepoRow>, Vec<IssueHashRow>), PlatformError> {
+fn decode_step(
+    rows: &[Vec<serde_json::Value>],
+) -> Result<(Vec<RepoRow>, Vec<IssueHashRow>), PlatformError> {
     let err = |e: crate::sql::RowError| PlatformError::Db(e.to_string());
     let repos = decode_packed(rows.first().map(Vec::as_slice).unwrap_or(&[])).map_err(err)?;
     let known = decode_packed(rows.get(1).map(Vec::as_slice).unwrap_or(&[])).map_err(err)?;
@@ -454,8 +471,15 @@ fn size_step(repos: Vec<RepoRow>, known: &[IssueHashRow], issues_left: usize) ->
     let mut expected = 0usize;
     let mut out = Vec::with_capacity(repos.len());
     for row in repos {
-        let stored = known.iter().filter(|k| k.repo_id == row.id && k.state == "open").count();
-        let cost = if row.state_hash.is_none() { EXPECTED_ISSUES_NEW_REPO } else { stored.max(1) };
+        let stored = known
+            .iter()
+            .filter(|k| k.repo_id == row.id && k.state == "open")
+            .count();
+        let cost = if row.state_hash.is_none() {
+            EXPECTED_ISSUES_NEW_REPO
+        } else {
+            stored.max(1)
+        };
         if !out.is_empty() && expected + cost > issues_left {
             break;
         }
@@ -466,7 +490,13 @@ fn size_step(repos: Vec<RepoRow>, known: &[IssueHashRow], issues_left: usize) ->
 }
 
 /// What a step leaves for the next: continue here, wait, or end the run.
-fn rounds_flow(ctx: &mut Ctx<'_>, rounds: Rounds, plan: &StepPlan, repos: usize, pass: Pass) -> Flow {
+fn rounds_flow(
+    ctx: &mut Ctx<'_>,
+    rounds: Rounds,
+    plan: &StepPlan,
+    repos: usize,
+    pass: Pass,
+) -> Flow {
     match rounds {
         Rounds::Wait { delay_secs, reason } => Flow::Yield { delay_secs, reason },
         Rounds::Failed(f @ Failure::Permanent { .. }) => Flow::Fail {
@@ -484,7 +514,9 @@ fn rounds_flow(ctx: &mut Ctx<'_>, rounds: Rounds, plan: &StepPlan, repos: usize,
                 }
             } else {
                 Flow::Yield {
-                    delay_secs: f.delay_secs(0, ctx.cursor.failures).max(backoff_secs(ctx.cursor.failures)),
+                    delay_secs: f
+                        .delay_secs(0, ctx.cursor.failures)
+                        .max(backoff_secs(ctx.cursor.failures)),
                     reason: format!("transient failure {}: {}", ctx.cursor.failures, f.reason()),
                 }
             }
@@ -494,10 +526,20 @@ fn rounds_flow(ctx: &mut Ctx<'_>, rounds: Rounds, plan: &StepPlan, repos: usize,
         }
         Rounds::Done if pass == Pass::Retry && !ctx.cursor.retry.is_empty() => {
             // Carried repos continue at once; failed ones back off.
-            let failed = ctx.cursor.retry.iter().map(|r| r.attempts).filter(|&a| a > 0).min();
+            let failed = ctx
+                .cursor
+                .retry
+                .iter()
+                .map(|r| r.attempts)
+                .filter(|&a| a > 0)
+                .min();
             let carried = ctx.cursor.retry.iter().any(|r| r.attempts == 0);
             Flow::Yield {
-                delay_secs: if carried { 0 } else { failed.map_or(0, backoff_secs) },
+                delay_secs: if carried {
+                    0
+                } else {
+                    failed.map_or(0, backoff_secs)
+                },
                 reason: format!("{} repos to retry", ctx.cursor.retry.len()),
             }
         }
@@ -518,10 +560,19 @@ pub struct Settled {
 /// permanent failures and repos out of attempts are recorded as failed;
 /// repos that answered whole leave the list and forget their failures.
 pub fn settle_failures(work: &[RepoWork], retry: &[RetryRepo], pass: Pass, now_ms: i64) -> Settled {
-    let mut out = Settled { retry: Vec::new(), statements: Vec::new(), given_up: 0 };
+    let mut out = Settled {
+        retry: Vec::new(),
+        statements: Vec::new(),
+        given_up: 0,
+    };
     let attempted: Vec<String> = work.iter().map(RepoWork::slug).collect();
     // Retry entries this step did not touch stay as they are.
-    out.retry.extend(retry.iter().filter(|r| !attempted.contains(&format!("{}/{}", r.owner, r.name))).cloned());
+    out.retry.extend(
+        retry
+            .iter()
+            .filter(|r| !attempted.contains(&format!("{}/{}", r.owner, r.name)))
+            .cloned(),
+    );
     for w in work {
         let before = retry
             .iter()
@@ -534,9 +585,19 @@ pub fn settle_failures(work: &[RepoWork], retry: &[RetryRepo], pass: Pass, now_m
                 if permanent || attempts >= MAX_REPO_ATTEMPTS {
                     out.given_up += 1;
                     let reason = format!("gave up after {attempts} attempt(s): {}", f.reason());
-                    out.statements.push(store::record_repo_failure(w.row.id, i64::from(attempts), &reason, now_ms));
+                    out.statements.push(store::record_repo_failure(
+                        w.row.id,
+                        i64::from(attempts),
+                        &reason,
+                        now_ms,
+                    ));
                 } else {
-                    out.statements.push(store::record_repo_failure(w.row.id, i64::from(attempts), f.reason(), now_ms));
+                    out.statements.push(store::record_repo_failure(
+                        w.row.id,
+                        i64::from(attempts),
+                        f.reason(),
+                        now_ms,
+                    ));
                     out.retry.push(RetryRepo {
                         owner: w.row.owner.clone(),
                         name: w.row.name.clone(),
@@ -572,17 +633,31 @@ fn log_repo_outcomes(ctx: &mut Ctx<'_>, work: &[RepoWork], now: i64) {
     for w in work {
         let repo = json!(w.slug());
         match &w.status {
-            WorkStatus::Missing(m) => ctx.log(now, Level::Warn, "repo_not_found", fields([("repo", repo), ("message", json!(m))])),
-            WorkStatus::Failed(f) => ctx.log(now, Level::Warn, "repo_failed", fields([("repo", repo), ("failure", json!(f))])),
-            WorkStatus::Deferred(r) | WorkStatus::Carried(r) => {
-                ctx.log(now, Level::Debug, "repo_deferred", fields([("repo", repo), ("reason", json!(r))]))
-            }
-            WorkStatus::Complete if w.resolution.as_ref().is_some_and(|r| !r.is_found()) => ctx.log(
+            WorkStatus::Missing(m) => ctx.log(
                 now,
                 Level::Warn,
-                "label_not_found",
-                fields([("repo", repo), ("listed", json!(w.listed))]),
+                "repo_not_found",
+                fields([("repo", repo), ("message", json!(m))]),
             ),
+            WorkStatus::Failed(f) => ctx.log(
+                now,
+                Level::Warn,
+                "repo_failed",
+                fields([("repo", repo), ("failure", json!(f))]),
+            ),
+            WorkStatus::Deferred(r) | WorkStatus::Carried(r) => ctx.log(
+                now,
+                Level::Debug,
+                "repo_deferred",
+                fields([("repo", repo), ("reason", json!(r))]),
+            ),
+            WorkStatus::Complete if w.resolution.as_ref().is_some_and(|r| !r.is_found()) => ctx
+                .log(
+                    now,
+                    Level::Warn,
+                    "label_not_found",
+                    fields([("repo", repo), ("listed", json!(w.listed))]),
+                ),
             _ => {}
         }
     }
