@@ -359,10 +359,13 @@ describe("full pipelines under faults", { concurrency: 2 }, () => {
   });
 
   test("an invocation of each worker cut off by the platform's subrequest limit: the work resumes and ends as without it", async () => {
-    // The scraper's first continuation is cut mid-scrape; the processor's
-    // first batch is cut at its commit (after its enrich query and AI calls).
-    const SCRAPER_CUT = 20;
-    const PROCESSOR_CUT = 2;
+    // A scraper invocation makes 7 to 12 subrequests (the cron's start, 3):
+    // the first continuation, the list step, is cut at its closing write,
+    // after it stored the list's repos. The processor's first batch is cut
+    // at its commit: after its D1 read, its enrich query, its neuron
+    // reservation and its AI calls.
+    const SCRAPER_CUT = 4;
+    const PROCESSOR_CUT = 3;
     const p = await fullPipeline({
       varsByWorker: {
         "contribot-scraper": { FAULT_CUT_AFTER_SUBREQUESTS: String(SCRAPER_CUT) },

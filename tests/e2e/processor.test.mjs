@@ -3,7 +3,15 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parse as parseToml } from "smol-toml";
+
 import { BUDGET, parseJsonl, runScrape, snapshot, startPipeline } from "./contribot.mjs";
+import { REPO_ROOT } from "./harness.mjs";
+
+/** The model the deployed processor config names. */
+const MODEL = parseToml(readFileSync(path.join(REPO_ROOT, "wrangler-processor.toml"), "utf8")).vars.AI_MODEL;
 
 let p;
 
@@ -46,6 +54,9 @@ before(async () => {
     // so it is widened here (GitHub's pacing stays as deployed).
     vars: { AI_BACKEND: "binding", AI_CALLS_PER_MINUTE: "240000" },
     aiBinding: { module: "crates/upstream-sim/js/ai-binding.mjs", env: {} },
+    // Each scrape of the snapshot costs ~900 GraphQL points; this suite runs
+    // more than five within the hour GitHub's 5,000 would last.
+    simArgs: ["--graphql-points", "1000000"],
   });
 });
 
@@ -66,7 +77,7 @@ test("every item queued by a full scrape ends completed, with an analysis and it
     assert.ok(i.difficulty >= 1 && i.difficulty <= 5);
     assert.ok(JSON.parse(i.first_steps).length >= 1);
     assert.ok(i.analysis_model && i.prompt_version && i.analysis_hash === i.content_hash && i.analyzed_at > 0);
-    assert.equal(i.analysis_model, "@cf/meta/llama-3.1-8b-instruct-fp8-fast", `issue ${i.id} fell back: ${i.fallback_reason}`);
+    assert.equal(i.analysis_model, MODEL, `issue ${i.id} fell back: ${i.fallback_reason}`);
     assert.ok(i.body !== null);
   }
   const repos = await p.all("SELECT * FROM repos WHERE active = 1 AND content_hash IS NOT NULL");
@@ -137,32 +148,6 @@ test("malformed AI output is retried once, then a labelled heuristic result is s
   }
 });
 
-test("AI quota exhausted: the rest of the batch falls back without further AI calls", async () => {
-  await p.sim.control("/_sim/faults", { seed: 7, rules: [{ route: "ai_binding", kind: "ai_quota_exhausted", rate: 1.0 }] });
-  try {
-    const targets = await p.all("SELECT r.owner, r.name, i.number FROM issues i JOIN repos r ON r.id = i.repo_id WHERE i.state = 'open' ORDER BY i.id LIMIT 8 OFFSET 10");
-    await p.sim.control("/_sim/mutate", { ops: targets.map((t) => ({ op: "edit_issue", repo: `${t.owner}/${t.name}`, number: t.number, title: `Quota case ${t.number}` })) });
-    await runScrape(p);
-    await drained(p);
-    await quiet();
-    const logs = (await p.stack.listLogs("logs/")).filter((l) => l.key.includes("/processor-"));
-    const recent = logs.map((l) => parseJsonl(l.text)).filter((lines) => lines.some((x) => x.event === "ai_quota_exhausted"));
-    assert.ok(recent.length >= 1);
-    for (const lines of recent) {
-      const summary = lines.at(-1).fields;
-      assert.equal(summary.ai_calls, 1, "no AI call after the quota error");
-    }
-    for (const t of targets) {
-      const row = await p.first("SELECT i.* FROM issues i JOIN repos r ON r.id = i.repo_id WHERE r.owner = ? AND r.name = ? AND i.number = ?", t.owner, t.name, t.number);
-      assert.equal(row.processing_status, "completed");
-      assert.equal(row.analysis_model, "heuristic-v1");
-      assert.match(row.fallback_reason, /daily allocation exhausted/);
-    }
-  } finally {
-    await p.sim.control("/_sim/faults", { seed: 7, rules: [] });
-  }
-});
-
 test("a message that fails on every delivery ends failed with GitHub's reason on its last delivery", async () => {
   await drained(p);
   await quiet();
@@ -196,25 +181,28 @@ test("AI 429s are retried through the queue and end as AI output, not heuristic"
   await p.sim.control("/_sim/mutate", { ops: targets.map((t) => ({ op: "edit_issue", repo: `${t.owner}/${t.name}`, number: t.number, title: `Rate-limited case ${t.number}` })) });
   await p.sim.control("/_sim/faults", {
     seed: 7,
+    // Both are 429s: out of capacity (3040) and the API's rate limiter (971).
     rules: [
       { route: "ai_binding", kind: "ai_capacity_exceeded", rate: 1.0, max_count: 1 },
-      { route: "ai_binding", kind: "rate_limit_429", rate: 1.0, max_count: 1 },
+      { route: "ai_binding", kind: "ai_rate_limited", rate: 1.0, max_count: 1 },
     ],
   });
   try {
-    const calls = await aiCalls();
+    const faultsBefore = (await p.sim.control("/_sim/counters")).faults_by_kind;
     await runScrape(p);
     await drained(p);
     await quiet();
     for (const t of targets) {
       const row = await p.first("SELECT i.* FROM issues i JOIN repos r ON r.id = i.repo_id WHERE r.owner = ? AND r.name = ? AND i.number = ?", t.owner, t.name, t.number);
       assert.equal(row.processing_status, "completed");
-      assert.equal(row.analysis_model, "@cf/meta/llama-3.1-8b-instruct-fp8-fast", `fell back: ${row.fallback_reason}`);
+      assert.equal(row.analysis_model, MODEL, `fell back: ${row.fallback_reason}`);
       assert.equal(row.fallback_reason, null);
       assert.equal(row.analysis_hash, row.content_hash);
     }
-    // Two refused calls (each sends its whole batch back), then one call per issue.
-    assert.equal((await aiCalls()) - calls, 2 + targets.length);
+    // Both refusals happened (each sent its batch back to the queue).
+    const faults = (await p.sim.control("/_sim/counters")).faults_by_kind;
+    assert.equal(faults.ai_capacity_exceeded - (faultsBefore.ai_capacity_exceeded ?? 0), 1);
+    assert.equal(faults.ai_rate_limited - (faultsBefore.ai_rate_limited ?? 0), 1);
     const logs = (await p.stack.listLogs("logs/")).filter((l) => l.key.includes("/processor-"));
     const later = logs.flatMap((l) => parseJsonl(l.text)).filter((x) => x.event === "ai_retry_later");
     assert.equal(later.length, 2, "one retry-later line per refused call");
@@ -228,13 +216,19 @@ test("the scraper storing newer content while a batch analyses the old: the old 
   await quiet();
   const t = await p.first("SELECT r.owner, r.name, i.number FROM issues i JOIN repos r ON r.id = i.repo_id WHERE i.state = 'open' ORDER BY i.id LIMIT 1 OFFSET 50");
   const repo = `${t.owner}/${t.name}`;
-  // The first analysis of the edit waits 20 s on AI; meanwhile the title changes again.
-  await p.sim.control("/_sim/faults", { seed: 7, rules: [{ route: "ai_binding", kind: "latency", rate: 1.0, latency_ms: 20_000, max_count: 1 }] });
+  // The first analysis of the edit waits 90 s on AI; meanwhile the title
+  // changes again and a whole scrape run stores it (a run takes seconds).
+  await p.sim.control("/_sim/faults", { seed: 7, rules: [{ route: "ai_binding", kind: "latency", rate: 1.0, latency_ms: 90_000, max_count: 1 }] });
   try {
     const calls = await aiCalls();
     await p.sim.control("/_sim/mutate", { ops: [{ op: "edit_issue", repo, number: t.number, title: "Race: first edit" }] });
     await runScrape(p);
-    await p.stack.waitFor(async () => (await aiCalls()) > calls, { timeoutMs: 60_000, intervalMs: 200, message: "the slow AI call to start" });
+    // A batch reserves its neurons in D1 just before its first AI call.
+    await p.stack.waitFor(async () => (await p.first("SELECT COUNT(*) AS n FROM ai_reservations")).n > 0, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      message: "the slow AI call to start",
+    });
     await p.sim.control("/_sim/mutate", { ops: [{ op: "edit_issue", repo, number: t.number, title: "Race: second edit" }] });
     await runScrape(p);
     await drained(p);
@@ -284,4 +278,32 @@ test("an edit that leaves the text as it was re-queues the issue but keeps its a
     .filter((x) => x.event === "message" && x.fields.item === `${t.owner}/${t.name}#${t.number}`)
     .map((x) => x.fields.outcome);
   assert.equal(outcomes.at(-1), "reused", `outcomes: ${outcomes}`);
+});
+
+// Last: Workers AI's quota error marks the day spent in the neuron ledger, so
+// no later test of this suite could reach AI today.
+test("AI quota exhausted: the rest of the batch falls back without further AI calls", async () => {
+  await p.sim.control("/_sim/faults", { seed: 7, rules: [{ route: "ai_binding", kind: "ai_quota_exhausted", rate: 1.0 }] });
+  try {
+    const targets = await p.all("SELECT r.owner, r.name, i.number FROM issues i JOIN repos r ON r.id = i.repo_id WHERE i.state = 'open' ORDER BY i.id LIMIT 8 OFFSET 10");
+    await p.sim.control("/_sim/mutate", { ops: targets.map((t) => ({ op: "edit_issue", repo: `${t.owner}/${t.name}`, number: t.number, title: `Quota case ${t.number}` })) });
+    await runScrape(p);
+    await drained(p);
+    await quiet();
+    const logs = (await p.stack.listLogs("logs/")).filter((l) => l.key.includes("/processor-"));
+    const recent = logs.map((l) => parseJsonl(l.text)).filter((lines) => lines.some((x) => x.event === "ai_quota_exhausted"));
+    assert.ok(recent.length >= 1);
+    for (const lines of recent) {
+      const summary = lines.at(-1).fields;
+      assert.equal(summary.ai_calls, 1, "no AI call after the quota error");
+    }
+    for (const t of targets) {
+      const row = await p.first("SELECT i.* FROM issues i JOIN repos r ON r.id = i.repo_id WHERE r.owner = ? AND r.name = ? AND i.number = ?", t.owner, t.name, t.number);
+      assert.equal(row.processing_status, "completed");
+      assert.equal(row.analysis_model, "heuristic-v1");
+      assert.match(row.fallback_reason, /daily allocation exhausted/);
+    }
+  } finally {
+    await p.sim.control("/_sim/faults", { seed: 7, rules: [] });
+  }
 });

@@ -351,7 +351,7 @@ async fn claim<P: Platform>(
     let rows = p
         .db(&[
             store::count_delivery("scrape", message_id, now),
-            store::take_lease(&cursor.run_id, invocation, cursor.seq, now),
+            store::take_lease(&cursor.run_id, invocation, message_id, cursor.seq, now),
             store::run_by_id(&cursor.run_id),
             store::data_source(&cursor.source),
         ])

@@ -105,13 +105,21 @@ pub fn run_by_id(run_id: &str) -> Statement {
 
 /// Take the run's lease for the continuation `seq`: only if the run is
 /// running, its stored cursor is not ahead of `seq`, and no live invocation
-/// holds it. Returns the lease holder when taken (compare-and-set).
-pub fn take_lease(run_id: &str, invocation: &str, seq: u32, now_ms: i64) -> Statement {
+/// holds it, or the holder had an earlier delivery of this same message
+/// (which has ended: Queues redelivers only then). Returns the lease holder
+/// when taken (compare-and-set).
+pub fn take_lease(
+    run_id: &str,
+    invocation: &str,
+    message_id: &str,
+    seq: u32,
+    now_ms: i64,
+) -> Statement {
     Statement::new(
-        "UPDATE scrape_runs SET lease_id = ?2, lease_until = ?4 \
+        "UPDATE scrape_runs SET lease_id = ?2, lease_until = ?4, lease_message = ?6 \
          WHERE id = ?1 AND status = 'running' \
            AND COALESCE(json_extract(cursor, '$.seq'), 0) <= ?3 \
-           AND (lease_id IS NULL OR lease_until < ?5) \
+           AND (lease_id IS NULL OR lease_until < ?5 OR lease_message = ?6) \
          RETURNING lease_id",
         vec![
             run_id.into(),
@@ -119,6 +127,7 @@ pub fn take_lease(run_id: &str, invocation: &str, seq: u32, now_ms: i64) -> Stat
             seq.into(),
             (now_ms + LEASE_MS).into(),
             now_ms.into(),
+            message_id.into(),
         ],
     )
 }

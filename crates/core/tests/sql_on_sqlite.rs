@@ -209,7 +209,7 @@ const INV: &str = "inv-test";
 
 /// Take `run_id`'s lease for [`INV`] (as a claim would), and name it.
 fn lease(conn: &Connection, run_id: &str) -> &'static str {
-    run(conn, &[store::take_lease(run_id, INV, u32::MAX, NOW)]);
+    run(conn, &[store::take_lease(run_id, INV, "msg-test", u32::MAX, NOW)]);
     INV
 }
 
@@ -296,6 +296,28 @@ fn stale_run_is_failed_and_a_new_one_starts() {
         .unwrap()
         .starts_with("stalled"));
     assert_eq!(active_run(&conn).unwrap().id, "run-2");
+}
+
+#[test]
+fn a_live_lease_passes_only_to_a_later_delivery_of_the_same_message() {
+    let conn = migrated();
+    start(&conn, "run-1", NOW);
+    let take = |invocation: &str, message: &str, at: i64| {
+        run(
+            &conn,
+            &[store::take_lease("run-1", invocation, message, 0, at)],
+        )[0]
+        .len()
+    };
+    assert_eq!(take("inv-a", "msg-1", NOW), 1);
+    // A duplicate continuation (another message) waits for the live lease.
+    assert_eq!(take("inv-b", "msg-2", NOW + 1), 0);
+    assert_eq!(run_column(&conn, "run-1", "lease_id"), "inv-a");
+    // msg-1 redelivered: its first delivery has ended, the lease passes on.
+    assert_eq!(take("inv-c", "msg-1", NOW + 2), 1);
+    assert_eq!(run_column(&conn, "run-1", "lease_id"), "inv-c");
+    // Once it expires, any delivery may take it.
+    assert_eq!(take("inv-d", "msg-2", NOW + 2 + store::LEASE_MS + 1), 1);
 }
 
 #[test]

@@ -155,7 +155,7 @@ pub enum Refusal {
     },
     /// Workers AI itself answered that the account's allocation is spent.
     #[error(
-        "Workers AI reported the daily allocation spent on {day}; heuristic result now, AI upgrade after 00:00 UTC"
+        "Workers AI daily allocation exhausted (reported on {day}); heuristic result now, AI upgrade after 00:00 UTC"
     )]
     PlatformExhausted { day: String },
 }

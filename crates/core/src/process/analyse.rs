@@ -351,7 +351,6 @@ async fn ask<P: Platform, B: AiBinding, A: Analysis>(
             });
         }
         pace(p, cfg, state).await;
-        report.ai_calls += 1;
         let result = call_ai(
             p, binding, cfg, invocation, &input, &estimate, state, report,
         )
@@ -481,6 +480,8 @@ pub async fn call_ai<P: Platform, B: AiBinding>(
             return Ok(Err(AiFailure::CapReached(reason)));
         }
     }
+    // Counted once the call is admitted: a refusal by the cap is no call.
+    report.ai_calls += 1;
     let result = match &cfg.ai {
         AiMode::Heuristic => Err(AiFailure::Permanent("heuristic backend".into())),
         AiMode::Binding { model } => {
