@@ -1,6 +1,6 @@
 // CPU per invocation of the compiled workers, measured in V8.
 //
-//   node bench/cpu.mjs [--scenario full,unchanged,changed,scale] [--scale N]
+//   node bench/cpu.mjs [--scenario full,unchanged,changed,api,scale] [--scale N]
 //                      [--json PATH] [--profiles DIR] [--interval-us 100]
 //                      [--top 8] [--sanity] [--quiet] [--builds DIR]
 //
@@ -15,6 +15,9 @@
 // - unchanged  the rerun on unchanged upstream;
 // - changed    the rerun after 5% of the open beginner issues got a new title
 //              and ~1% were closed (bench/scenarios.mjs, as bench/pipeline.mjs);
+// - api        after the runs, each read API route (the scraper's fetch
+//              handler) once on an empty cache (D1 read, answer cached) and
+//              once more (from the Workers Cache: no D1 query);
 // - scale      the scraper alone, one full refresh of 222 + N repos
 //              (`upstream-sim --scale N`, default 10,000), with the isolate's
 //              peak memory.
@@ -33,6 +36,9 @@
 // which invokes the consumer itself with `Fetcher.queue()` (the cron with
 // `Fetcher.scheduled()`) and applies acks and retries as Queues would. The
 // CPU of an invocation is the sum of its non-idle samples (bench/inspector.mjs).
+//
+// CPU_PROFILES_ALL=DIR keeps every invocation's profile as
+// DIR/<worker>-<n>.cpuprofile, n its place in its isolate.
 //
 // Prints a table and writes JSON (default target/bench/cpu.json); the
 // busiest invocation of each worker and scenario is kept as a
@@ -63,12 +69,12 @@ const MAIN_CHAIN = ["full", "unchanged", "changed"];
 const SANITY_LATENCY_MS = 300;
 const log = (...a) => console.error(`[cpu ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
-const USAGE = `usage: node bench/cpu.mjs [--scenario full,unchanged,changed,scale] [--scale N]
+const USAGE = `usage: node bench/cpu.mjs [--scenario full,unchanged,changed,api,scale] [--scale N]
                         [--json PATH] [--profiles DIR] [--interval-us US] [--top N] [--sanity] [--quiet] [--builds DIR]`;
 
 export function parseArgs(argv) {
   const opts = {
-    scenarios: ["full", "unchanged", "changed", "scale"],
+    scenarios: ["full", "unchanged", "changed", "api", "scale"],
     scale: 10_000,
     json: path.join(REPO_ROOT, "target/bench/cpu.json"),
     profiles: path.join(REPO_ROOT, "target/bench/cpu"),
@@ -96,7 +102,7 @@ export function parseArgs(argv) {
     else throw new Error(`unknown argument ${arg}\n${USAGE}`);
   }
   for (const s of opts.scenarios) {
-    if (![...MAIN_CHAIN, "scale"].includes(s)) throw new Error(`unknown scenario ${s}\n${USAGE}`);
+    if (![...MAIN_CHAIN, "api", "scale"].includes(s)) throw new Error(`unknown scenario ${s}\n${USAGE}`);
   }
   if (!Number.isInteger(opts.scale) || opts.scale < 0) throw new Error(`--scale must be a whole number\n${USAGE}`);
   return opts;
@@ -214,6 +220,11 @@ async function measure(b, worker, run) {
   const after = await b.sim.control("/_sim/counters");
   const heap = await profiler.session.send("Runtime.getHeapUsage");
   const cpu = profileCpu(profile, { minPeriodUs: b.intervalUs, maxPeriodUs: 4 * b.intervalUs });
+  if (process.env.CPU_PROFILES_ALL) {
+    // Every invocation's profile, for summing many of one kind (a debugging aid).
+    await mkdir(process.env.CPU_PROFILES_ALL, { recursive: true });
+    await writeFile(path.join(process.env.CPU_PROFILES_ALL, `${worker}-${isolateSeq}.cpuprofile`), JSON.stringify(profile));
+  }
   const route = (c, r) => c.by_route?.[r] ?? 0;
   return {
     worker,
@@ -336,7 +347,8 @@ async function mainChain(opts, chosen, results) {
   });
   try {
     const truth = await b.sim.control("/_sim/truth");
-    const chain = MAIN_CHAIN.slice(0, last + 1);
+    // The read API reads what the runs stored: at least the full run first.
+    const chain = MAIN_CHAIN.slice(0, Math.max(last, 0) + 1);
     if (opts.sanity && !chain.includes("unchanged")) chain.splice(1, 0, "unchanged");
     for (const name of chain) {
       if (name === "changed") {
@@ -352,10 +364,43 @@ async function mainChain(opts, chosen, results) {
         results.slow = { ...aggregate("slow", slow.invocations, opts), run: runSummary(slow.run), latency_ms: SANITY_LATENCY_MS };
       }
     }
+    if (opts.scenarios.includes("api")) Object.assign(results, await apiReads(b, opts));
     results.memory_222 = await memory(b);
   } finally {
     await b.close();
   }
+}
+
+/**
+ * Each read API route twice, after the runs: a cache miss (the answer read
+ * from D1 and cached; the first also reads and caches the data version) and
+ * a hit (both from the cache, no D1 query).
+ */
+async function apiReads(b, opts) {
+  const scraper = await b.stack.mf.getWorker(SCRAPER);
+  const repo = await b.first("SELECT owner, name FROM repos WHERE active = 1 ORDER BY stars DESC LIMIT 1");
+  const routes = [
+    "/api/issues",
+    "/api/issues?sort=easy&difficulty_max=2&limit=100",
+    "/api/repos",
+    `/api/repos/${repo.owner}/${repo.name}`,
+    "/api/facets",
+  ];
+  const byKind = { api_miss: [], api_hit: [] };
+  for (const route of routes) {
+    for (const kind of ["api_miss", "api_hit"]) {
+      const inv = await b.measure(SCRAPER, async () => {
+        const response = await scraper.fetch(`https://contribot.example${route}`);
+        const body = await response.text();
+        if (response.status !== 200) throw new Error(`GET ${route}: ${response.status} ${body.slice(0, 200)}`);
+        return { outcome: String(response.status) };
+      });
+      if (inv.error) throw new Error(inv.error);
+      byKind[kind].push({ ...inv, trigger: `GET ${route}`, messages: 0 });
+    }
+  }
+  log(`api: ${routes.length} routes, each a cache miss then a hit`);
+  return Object.fromEntries(Object.entries(byKind).map(([k, invs]) => [k, aggregate(k, invs, opts)]));
 }
 
 async function scaleRun(opts, results) {
@@ -509,7 +554,7 @@ async function main() {
   const results = {};
   const chosenMain = opts.scenarios.filter((s) => MAIN_CHAIN.includes(s));
   const started = Date.now();
-  if (chosenMain.length || opts.sanity) await mainChain(opts, chosenMain, results);
+  if (chosenMain.length || opts.sanity || opts.scenarios.includes("api")) await mainChain(opts, chosenMain, results);
   if (opts.scenarios.includes("scale")) await scaleRun(opts, results);
   const doc = {
     method:

@@ -209,7 +209,10 @@ const INV: &str = "inv-test";
 
 /// Take `run_id`'s lease for [`INV`] (as a claim would), and name it.
 fn lease(conn: &Connection, run_id: &str) -> &'static str {
-    run(conn, &[store::take_lease(run_id, INV, "msg-test", u32::MAX, NOW)]);
+    run(
+        conn,
+        &[store::take_lease(run_id, INV, "msg-test", u32::MAX, NOW)],
+    );
     INV
 }
 

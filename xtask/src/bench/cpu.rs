@@ -39,15 +39,15 @@ const OPT_LEVELS_FILE: &str = "bench/opt-levels.json";
 
 // ------------------------------------------------------------------ runs
 
-/// Runs `node bench/cpu.mjs` (the three snapshot runs and the scraper at
-/// `+scale` repos) and reads the JSON it writes.
+/// Runs `node bench/cpu.mjs` (the three snapshot runs, the read API after
+/// them, and the scraper at `+scale` repos) and reads the JSON it writes.
 pub(super) fn measure(root: &Path, simulator: &Path, scale: u64) -> Result<Value> {
     println!(
-        "\n==> CPU per invocation in V8 (bench/cpu.mjs): full, unchanged, changed, +{scale} repos"
+        "\n==> CPU per invocation in V8 (bench/cpu.mjs): full, unchanged, changed, read API, +{scale} repos"
     );
     let json = toolchain::target_dir().join("bench/cpu.json");
     let scale = scale.to_string();
-    let scenarios = "full,unchanged,changed,scale";
+    let scenarios = "full,unchanged,changed,api,scale";
     run_cpu_bench(
         root,
         simulator,
@@ -350,6 +350,17 @@ pub(super) fn section(w: &mut String, cpu: &Value, root: &Path) {
             );
         }
     }
+    for (run, label) in [
+        ("api_miss", "read API, answer not cached"),
+        ("api_hit", "read API, answer cached"),
+    ] {
+        row(
+            w,
+            label,
+            "scraper",
+            &cpu_values(cpu, run, "scraper", Include::All),
+        );
+    }
     let scale = f(&cpu["results"]["scale"], &["added_repos"]);
     let scale_label = format!("+{} repos", super::thousands(scale));
     row(
@@ -367,6 +378,7 @@ pub(super) fn section(w: &mut String, cpu: &Value, root: &Path) {
     cold(w, cpu);
     busiest(w, cpu);
     scale_notes(w, cpu, &scale_label);
+    api_notes(w, cpu);
     let _ = writeln!(w, "\n### opt-level (`[profile.release]` of Cargo.toml)\n");
     match std::fs::read_to_string(root.join(OPT_LEVELS_FILE))
         .ok()
@@ -534,6 +546,24 @@ fn busiest(w: &mut String, cpu: &Value) {
     }
 }
 
+/// What the read API rows measured.
+fn api_notes(w: &mut String, cpu: &Value) {
+    let misses = cpu_values(cpu, "api_miss", "scraper", Include::All);
+    let Some(first) = misses.first() else {
+        return;
+    };
+    let _ = writeln!(
+        w,
+        "\nRead API (the scraper's fetch handler), after the runs: each of {} routes \
+         (`/api/issues`, filtered and sorted, `/api/repos`, one repo, `/api/facets`) once with \
+         its answer not yet cached (one D1 batch; the first read also probes the data \
+         version), then again, answered from the Workers Cache with no D1 query. The first \
+         read, {first:.1} ms, is the isolate's first fetch invocation: it also compiles the \
+         API's code.",
+        misses.len()
+    );
+}
+
 fn scale_notes(w: &mut String, cpu: &Value, scale_label: &str) {
     let Some((rest, list)) = scale_max(cpu) else {
         return;
@@ -636,6 +666,8 @@ mod tests {
                 "unchanged": {"scraper": {"invocations": [inv(2.0, 0)]}},
                 "changed": {"scraper": {"invocations": [inv(9.0, 0)]},
                             "processor": {"invocations": [inv(8.0, 0)]}},
+                "api_miss": {"scraper": {"invocations": [inv(11.0, 0), inv(3.0, 0)]}},
+                "api_hit": {"scraper": {"invocations": [inv(1.0, 0), inv(2.0, 0)]}},
                 "scale": {"added_repos": 10000,
                           "scraper": {"invocations": [inv(140.0, 1), inv(7.0, 0), inv(8.5, 0)],
                                       "js_heap_total_max": 8_000_000.0}},
@@ -672,6 +704,13 @@ mod tests {
         assert!(md.contains("| +10,000 repos, all but the list parse | scraper | 2 | 8.5 ms |"));
         assert!(md.contains("| +10,000 repos, the list parse | scraper | 1 | 140.0 ms |"));
         assert!(md.contains("needs Workers Paid"));
+        assert!(md.contains(
+            "| read API, answer not cached | scraper | 2 | 11.0 ms | 11.0 ms | 7.0 ms | **missed** |"
+        ));
+        assert!(md.contains(
+            "| read API, answer cached | scraper | 2 | 2.0 ms | 2.0 ms | 1.5 ms | met | met |"
+        ));
+        assert!(md.contains("The first read, 11.0 ms, is the isolate's first fetch invocation"));
         assert!(md.contains("Peak memory of the scraper's isolate at +10,000 repos: 26.7 MiB"));
     }
 
