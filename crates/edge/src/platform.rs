@@ -121,14 +121,13 @@ async fn fetch_once(request: &HttpRequest) -> Result<HttpResponse, String> {
         init.with_body(Some(JsValue::from_str(body)));
     }
     let req = Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
-    let mut resp = Fetch::Request(req)
+    let resp = Fetch::Request(req)
         .send()
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status_code();
     let headers: Vec<(String, String)> = resp.headers().entries().collect();
-    let body = resp
-        .text()
+    let body = body_text(resp)
         .await
         .map_err(|e| format!("reading body: {e}"))?;
     Ok(HttpResponse {
@@ -136,6 +135,19 @@ async fn fetch_once(request: &HttpRequest) -> Result<HttpResponse, String> {
         headers,
         body,
     })
+}
+
+/// The whole body as one string, decoded by the runtime and copied into
+/// wasm once (workers-rs's `text()` folds the stream chunk by chunk, each
+/// chunk a crossing).
+async fn body_text(resp: worker::Response) -> Result<String, String> {
+    let js: worker::web_sys::Response = resp.into();
+    let promise = js.text().map_err(|e| format!("{e:?}"))?;
+    let text = wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    text.as_string()
+        .ok_or_else(|| "the body is not text".to_string())
 }
 
 /// One fetch with a timeout.

@@ -392,7 +392,8 @@ pub(super) fn section(w: &mut String, cpu: &Value, root: &Path) {
                  size, and the CPU of every invocation of the three snapshot runs on that \
                  build, measured as above, {} rounds with the levels interleaved (max and mean \
                  over all of them; on this shared machine one run's noise is ~10–20%, and the \
-                 max is set by the isolates' first invocations). Kept: the lowest CPU that fits \
+                 max is set by the isolates' first invocations). Kept: the lowest maximum CPU (the \
+                 target is the maximum) that fits \
                  ≤ 1 MiB gzip per worker.\n",
                 doc["commit"].as_str().unwrap_or("?"),
                 doc["date"].as_str().unwrap_or("?"),
