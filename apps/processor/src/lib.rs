@@ -5,14 +5,15 @@
 
 mod consume;
 
+use contribot_core::platform::apart;
 use worker::{event, Context, Env, MessageBatch, Result};
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
     console_error_panic_hook::set_once();
     if batch.queue().ends_with("-dlq") {
-        consume::dead_letters(batch, &env).await
+        apart(consume::dead_letters(batch, &env)).await
     } else {
-        consume::batch(batch, &env).await
+        apart(consume::batch(batch, &env)).await
     }
 }

@@ -8,6 +8,7 @@ mod admin;
 mod api;
 mod run;
 
+use contribot_core::platform::apart;
 use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
@@ -29,8 +30,9 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
+    // Each surface apart: a read compiles the API's code, not the admin's.
     if api::serves(&req.path()) {
-        return api::route(req, &env).await;
+        return apart(api::route(req, &env)).await;
     }
-    admin::route(req, &env).await
+    apart(admin::route(req, &env)).await
 }

@@ -5,7 +5,7 @@ use contribot_core::github::GithubAuth;
 use contribot_core::list::DEFAULT_SOURCE_ID;
 use contribot_core::logrec::{fields, Level, LogBook};
 use contribot_core::messages::QueueMessage;
-use contribot_core::platform::Metered;
+use contribot_core::platform::{apart, Metered};
 use contribot_core::scrape::{self, ScrapeConfig, StartOutcome};
 use contribot_core::store;
 use contribot_edge::{config, logs, new_id, WorkerPlatform};
@@ -91,7 +91,7 @@ pub async fn consume(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
     let queue = batch.queue();
     let messages = batch.messages()?;
     if queue.ends_with("-dlq") {
-        return dead_letters(&messages, env, &queue).await;
+        return apart(dead_letters(&messages, env, &queue)).await;
     }
     for (i, message) in messages.iter().enumerate() {
         if i > 0 {
@@ -101,7 +101,7 @@ pub async fn consume(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
         }
         match QueueMessage::parse(message.body()) {
             Ok(QueueMessage::ContinueScraping { cursor, .. }) => {
-                match advance(env, &message.id(), cursor).await {
+                match apart(advance(env, &message.id(), cursor)).await {
                     Ok(None) => message.ack(),
                     Ok(Some(delay)) => retry_after(message, delay),
                     Err(e) => {
@@ -112,9 +112,9 @@ pub async fn consume(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
             }
             Ok(other) => {
                 let reason = format!("unexpected `{}` message on the scrape queue", other.kind());
-                settle_bad_message(env, &queue, message, &reason).await;
+                apart(settle_bad_message(env, &queue, message, &reason)).await;
             }
-            Err(e) => settle_bad_message(env, &queue, message, &e.reason()).await,
+            Err(e) => apart(settle_bad_message(env, &queue, message, &e.reason())).await,
         }
     }
     Ok(())

@@ -45,7 +45,7 @@ use crate::failure::{classify_network, Failure};
 use crate::github::{self, GithubAuth};
 use crate::logrec::{self, fields, Level, LogBook};
 use crate::messages::{QueueMessage, ScrapeCursor, ScrapePhase};
-use crate::platform::{Metered, Platform, PlatformError, QueueName};
+use crate::platform::{apart, Metered, Platform, PlatformError, QueueName};
 use crate::sql::{decode_rows, Statement};
 use crate::store::{self, RunCounters, RunProgress, RunRow, SourceRow};
 
@@ -384,10 +384,12 @@ pub async fn run_invocation<P: Platform>(
     let started = p.now_ms();
     let run_id = message_cursor.run_id.clone();
     log.set_run_id(&run_id);
-    let (decision, run, source) = claim(p, invocation, message_id, &message_cursor).await?;
+    let (decision, run, source) = apart(claim(p, invocation, message_id, &message_cursor)).await?;
     let (cursor, run) = match (decision, run) {
         (Claim::Proceed(cursor), Some(run)) => (cursor, run),
-        (other, _) => return settle_without_work(p, other, &message_cursor, started, log).await,
+        (other, _) => {
+            return apart(settle_without_work(p, other, &message_cursor, started, log)).await
+        }
     };
     log.push(
         started,
@@ -407,7 +409,7 @@ pub async fn run_invocation<P: Platform>(
         log,
     };
     let flow = work(p, &mut ctx, &run, source.as_ref()).await?;
-    close(p, ctx, flow, started).await
+    apart(close(p, ctx, flow, started)).await
 }
 
 /// A delivery that does no work: skip, retry later, or re-send the stored
@@ -492,10 +494,10 @@ async fn work<P: Platform>(
     }
     while ctx.cursor.phase != ScrapePhase::Done {
         let flow = match ctx.cursor.phase {
-            ScrapePhase::List => list::list_phase(p, ctx, source).await?,
-            ScrapePhase::Repos => repos::repos_step(p, ctx).await?,
-            ScrapePhase::Retry => repos::retry_step(p, ctx).await?,
-            ScrapePhase::Drain => drain::drain_step(p, ctx).await?,
+            ScrapePhase::List => apart(list::list_phase(p, ctx, source)).await?,
+            ScrapePhase::Repos => apart(repos::repos_step(p, ctx)).await?,
+            ScrapePhase::Retry => apart(repos::retry_step(p, ctx)).await?,
+            ScrapePhase::Drain => apart(drain::drain_step(p, ctx)).await?,
             ScrapePhase::Done => Flow::Next,
         };
         if !matches!(flow, Flow::Next) {
