@@ -137,17 +137,18 @@ async fn fetch_once(request: &HttpRequest) -> Result<HttpResponse, String> {
     })
 }
 
-/// The whole body as one string, decoded by the runtime and copied into
-/// wasm once (workers-rs's `text()` folds the stream chunk by chunk, each
-/// chunk a crossing).
+/// The whole body, copied into wasm once as UTF-8 bytes: `arrayBuffer()`
+/// skips the runtime's decode to a JS string and wasm-bindgen's encode of
+/// it back (workers-rs's `text()` also folds the stream chunk by chunk,
+/// each chunk a crossing).
 async fn body_text(resp: worker::Response) -> Result<String, String> {
     let js: worker::web_sys::Response = resp.into();
-    let promise = js.text().map_err(|e| format!("{e:?}"))?;
-    let text = wasm_bindgen_futures::JsFuture::from(promise)
+    let promise = js.array_buffer().map_err(|e| format!("{e:?}"))?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(promise)
         .await
         .map_err(|e| format!("{e:?}"))?;
-    text.as_string()
-        .ok_or_else(|| "the body is not text".to_string())
+    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+    String::from_utf8(bytes).or_else(|e| Ok(String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// One fetch with a timeout.
