@@ -3,6 +3,7 @@
 //   node bench/cpu.mjs [--scenario full,unchanged,changed,api,scale] [--scale N]
 //                      [--json PATH] [--profiles DIR] [--interval-us 100]
 //                      [--top 8] [--sanity] [--quiet] [--builds DIR]
+//                      [--var NAME=VALUE]...
 //
 // Runs apps/*/build (build them with `cargo xtask build`, or
 // `cargo xtask build --profiling` to check that they name their functions;
@@ -37,6 +38,12 @@
 // `Fetcher.scheduled()`) and applies acks and retries as Queues would. The
 // CPU of an invocation is the sum of its non-idle samples (bench/inspector.mjs).
 //
+// `--var NAME=VALUE` (repeatable) sets a worker var for the main chain, for
+// sizing experiments: `--var ISSUES_PER_INVOCATION=400` measures another
+// CPU cost model without a rebuild. MINIFLARE_WORKERD_V8_FLAGS="..." passes
+// V8 flags to workerd (Miniflare reads it), for diagnosis only: Cloudflare
+// runs its own flags, so figures under other flags are not the figure.
+//
 // CPU_PROFILES_ALL=DIR keeps every invocation's profile as
 // DIR/<worker>-<n>.cpuprofile, n its place in its isolate.
 //
@@ -70,7 +77,8 @@ const SANITY_LATENCY_MS = 300;
 const log = (...a) => console.error(`[cpu ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 const USAGE = `usage: node bench/cpu.mjs [--scenario full,unchanged,changed,api,scale] [--scale N]
-                        [--json PATH] [--profiles DIR] [--interval-us US] [--top N] [--sanity] [--quiet] [--builds DIR]`;
+                        [--json PATH] [--profiles DIR] [--interval-us US] [--top N] [--sanity] [--quiet] [--builds DIR]
+                        [--var NAME=VALUE]...`;
 
 export function parseArgs(argv) {
   const opts = {
@@ -83,6 +91,7 @@ export function parseArgs(argv) {
     sanity: false,
     quiet: false,
     builds: null,
+    vars: {},
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -99,6 +108,11 @@ export function parseArgs(argv) {
     else if (arg === "--sanity") opts.sanity = true;
     else if (arg === "--quiet") opts.quiet = true;
     else if (arg === "--builds") opts.builds = path.resolve(value());
+    else if (arg === "--var") {
+      const [name, ...rest] = value().split("=");
+      if (!/^[A-Z][A-Z0-9_]*$/.test(name) || rest.length === 0) throw new Error(`--var takes NAME=VALUE (an upper-case var name)\n${USAGE}`);
+      opts.vars[name] = rest.join("=");
+    }
     else throw new Error(`unknown argument ${arg}\n${USAGE}`);
   }
   for (const s of opts.scenarios) {
@@ -341,7 +355,7 @@ async function mainChain(opts, chosen, results) {
   const last = Math.max(...chosen.map((s) => MAIN_CHAIN.indexOf(s)));
   const b = await startBench({
     files: ["wrangler-scraper.toml", "wrangler-processor.toml"],
-    vars: { AI_BACKEND: "binding" },
+    vars: { AI_BACKEND: "binding", ...opts.vars },
     intervalUs: opts.intervalUs,
     builds: opts.builds,
   });
@@ -564,6 +578,10 @@ async function main() {
     interval_us: opts.intervalUs,
     seed: 42,
     build,
+    // Worker vars set with --var, and V8 flags through Miniflare: a run with
+    // either is an experiment, not the figure.
+    vars: opts.vars,
+    v8_flags: process.env.MINIFLARE_WORKERD_V8_FLAGS ?? null,
     elapsed_s: Math.round((Date.now() - started) / 1000),
     results,
   };

@@ -8,7 +8,8 @@
 //! 4. both builds carry `console_error_panic_hook` (see [`panic_hook`]);
 //! 5. the upstream simulator binary;
 //! 6. the end-to-end suite, `tests/e2e/*.test.mjs` on Node's test runner,
-//!    which drives the compiled workers in Miniflare against the simulator;
+//!    which drives the compiled workers in Miniflare against the simulator,
+//!    and the bench's own tests, `bench/*.test.mjs`;
 //! 7. `cargo xtask run` leaves no process behind: it is started the ways it
 //!    ends (done, error, Ctrl-C, SIGTERM) while `/proc` is watched, and
 //!    afterwards none of its processes, their descendants or their listening
@@ -112,20 +113,26 @@ fn everything() -> Result<()> {
     }
 }
 
-/// Runs `tests/e2e/*.test.mjs`, one file at a time (each starts its own
-/// Miniflare and simulator).
+/// The folders whose `*.test.mjs` files the e2e step runs.
+const NODE_TEST_DIRS: [&str; 2] = ["tests/e2e", "bench"];
+
+/// Runs `tests/e2e/*.test.mjs` and `bench/*.test.mjs`, one file at a time
+/// (each e2e file starts its own Miniflare and simulator).
 fn end_to_end(tally: &mut Tally) -> Result<StepNote> {
     let root = repo_root();
-    let dir = root.join("tests/e2e");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| Error(format!("cannot read {}: {e}", dir.display())))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.to_string_lossy().ends_with(".test.mjs"))
-        .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in NODE_TEST_DIRS.map(|d| root.join(d)) {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| Error(format!("cannot read {}: {e}", dir.display())))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.to_string_lossy().ends_with(".test.mjs"))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
     if files.is_empty() {
         return Ok(StepNote::Skipped("no tests/e2e/*.test.mjs yet".into()));
     }
-    files.sort();
     let simulator = std::env::var_os("UPSTREAM_SIM_BIN")
         .unwrap_or_else(|| toolchain::target_dir().join("debug/upstream-sim").into());
     run_counting(

@@ -76,6 +76,9 @@ fn run_cpu_bench(
         .current_dir(root)
         .env("PATH", path_with_npm_bin()?)
         .env("UPSTREAM_SIM_BIN", simulator)
+        // The figure is workerd's own V8 settings: a diagnostic flag left
+        // in the shell must not reach BENCHMARKS.md.
+        .env_remove("MINIFLARE_WORKERD_V8_FLAGS")
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
     if let Some(dir) = builds {
