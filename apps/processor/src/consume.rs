@@ -5,9 +5,8 @@ use contribot_core::github::GithubAuth;
 use contribot_core::logrec::{self, fields, Level, LogBook};
 use contribot_core::platform::Metered;
 use contribot_core::process::{
-    self, AiBinding, AiMode, Decision, Delivery, NoBinding, Pacing, ProcessConfig,
+    self, AiBinding, AiMode, Decision, Delivery, Invocation, NoBinding, Pacing, ProcessConfig,
 };
-use contribot_core::store::{self, InvocationRecord};
 use contribot_edge::ai::WorkerAi;
 use contribot_edge::{config, logs, new_id, WorkerPlatform};
 use serde_json::{json, Value};
@@ -76,6 +75,12 @@ pub async fn batch(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
         ai_daily_cap: daily_cap(env, &mut book, started),
     };
     let auth = GithubAuth::new(config::var(env, "GITHUB_TOKEN"));
+    let key = logrec::log_key("processor", &batch_id, started);
+    let inv = Invocation {
+        id: &batch_id,
+        started_at: started,
+        log_key: &key,
+    };
     let deliveries: Vec<Delivery> = messages
         .iter()
         .map(|m| Delivery {
@@ -84,52 +89,25 @@ pub async fn batch(batch: MessageBatch<Value>, env: &Env) -> Result<()> {
         })
         .collect();
     let result = match WorkerAi::from_env(env, "AI") {
-        Some(mut ai) => {
-            run(
-                &mut p, &mut ai, &cfg, &auth, &batch_id, deliveries, &mut book,
-            )
-            .await
-        }
+        Some(mut ai) => run(&mut p, &mut ai, &cfg, &auth, inv, deliveries, &mut book).await,
         None => {
             run(
                 &mut p,
                 &mut NoBinding,
                 &cfg,
                 &auth,
-                &batch_id,
+                inv,
                 deliveries,
                 &mut book,
             )
             .await
         }
     };
-    let key = logrec::log_key("processor", &batch_id, started);
     let bucket = env.bucket("LOGS").ok();
     match result {
         Ok(report) => {
-            // The ledger row goes with the log: one more D1 call, then R2.
-            let subrequests = p.budget.used() + 2;
-            let summary = process::summary_json(&report, subrequests);
-            let record = InvocationRecord {
-                id: batch_id.clone(),
-                service: "processor",
-                run_id: None,
-                started_at: started,
-                finished_at: p.now_ms(),
-                subrequests,
-                budget: p.budget.limit(),
-                outcome: format!("{} acked, {} retried", report.acked, report.retried),
-                summary_json: summary.to_string(),
-                log_key: Some(key.clone()),
-            };
-            if let Err(e) = p.db(&[store::record_invocation(&record)]).await {
-                book.push(
-                    p.now_ms(),
-                    Level::Warn,
-                    "ledger_write_failed",
-                    fields([("error", json!(e.to_string()))]),
-                );
-            }
+            // The ledger row went with the commit; the R2 log is all that is left.
+            let summary = process::summary_json(&report, p.budget.used() + process::AFTER_REPORT);
             book.push_summary(p.now_ms(), summary);
             logs::write_log(&mut p, bucket.as_ref(), &key, &book).await;
             for (m, outcome) in messages.iter().zip(&report.outcomes) {
@@ -171,11 +149,11 @@ async fn run<B: AiBinding>(
     ai: &mut B,
     cfg: &ProcessConfig,
     auth: &GithubAuth,
-    invocation: &str,
+    inv: Invocation<'_>,
     deliveries: Vec<Delivery>,
     book: &mut LogBook,
 ) -> std::result::Result<process::BatchReport, contribot_core::platform::PlatformError> {
-    process::process_batch(p, ai, cfg, auth, invocation, deliveries, book).await
+    process::process_batch(p, ai, cfg, auth, inv, deliveries, book).await
 }
 
 /// Dead letters: each message's item ends `failed`, with its last error.

@@ -16,7 +16,9 @@
 //!   closed, the stored analysis still stands, or ask AI.
 //! - analyse: [`analyse::analyse`], the one AI path (see that module).
 //! - [`commit`]: one D1 batch; analyses are guarded on the content hash
-//!   they were made for.
+//!   they were made for. It also carries the invocation's ledger row,
+//!   counted from [`tally`] (every guarded write landing) and rewritten
+//!   after [`settle`] only when one did not.
 //! - [`settle`]: ack or retry each message, the report and its log lines.
 //!
 //! The driver awaits the platform; the stages decide. Invariants:
@@ -53,7 +55,7 @@ use crate::logrec::{fields, Level, LogBook};
 use crate::messages::QueueMessage;
 use crate::platform::{Metered, Platform, PlatformError};
 use crate::sql::{decode_rows, RowError, Statement};
-use crate::store::{self, ItemTable, ProcIssueRow, ProcRepoRow, Provenance};
+use crate::store::{self, InvocationRecord, ItemTable, ProcIssueRow, ProcRepoRow, Provenance};
 
 /// Kept back for the closing D1 write and the R2 log.
 pub const CLOSING_RESERVE: u32 = 2;
@@ -207,16 +209,30 @@ pub struct BatchReport {
     pub github_requests: u32,
 }
 
+/// Who a batch's invocation is, for its row in the `invocations` ledger.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    pub id: &'a str,
+    pub started_at: i64,
+    /// Where the shell writes the invocation's R2 log.
+    pub log_key: &'a str,
+}
+
+/// Subrequests an invocation still makes once its report is final: the
+/// R2 log the shell writes.
+pub const AFTER_REPORT: u32 = 1;
+
 /// Process one batch of processing-queue messages: the driver.
 pub async fn process_batch<P: Platform, B: AiBinding>(
     p: &mut Metered<'_, P>,
     binding: &mut B,
     cfg: &ProcessConfig,
     auth: &GithubAuth,
-    invocation: &str,
+    inv: Invocation<'_>,
     deliveries: Vec<Delivery>,
     log: &mut LogBook,
 ) -> Result<BatchReport, PlatformError> {
+    let invocation = inv.id;
     let now = p.now_ms();
     let mut report = BatchReport::default();
     let inbound = parse(deliveries);
@@ -285,7 +301,10 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
     commit
         .statements
         .extend(ai.ledger_writes(invocation, p.now_ms()));
-    let written = write_commit(p, &commit.statements, log).await?;
+    // The ledger row rides in the commit: counted as if every guarded
+    // write lands, corrected below in the rare batch where one did not.
+    let expected = tally(&report, &settled);
+    let written = write_commit(p, &mut commit.statements, inv, &expected, log).await?;
     settle(
         &mut report,
         inbound,
@@ -296,6 +315,7 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
         now,
         log,
     );
+    correct_ledger(p, inv, &report, &expected, log).await;
     let hold = cfg.pacing.github_hold_ms(report.github_requests);
     let spent = (p.now_ms() - now).max(0) as u64;
     if hold > spent {
@@ -996,17 +1016,26 @@ pub fn commit(settled: &mut [Settled]) -> Commit {
     c
 }
 
-/// Run the commit, once more in place after a D1 error: the batch is one
-/// transaction (a failed one wrote nothing) and every write in it is
-/// idempotent, so a blip does not cost the batch's AI calls again.
+/// Run the commit, its last statement the ledger row of `expected`, once
+/// more in place after a D1 error: the batch is one transaction (a failed
+/// one wrote nothing) and every write in it is idempotent, so a blip does
+/// not cost the batch's AI calls again. Each try's row counts that try.
 async fn write_commit<P: Platform>(
     p: &mut Metered<'_, P>,
-    statements: &[Statement],
+    statements: &mut Vec<Statement>,
+    inv: Invocation<'_>,
+    expected: &BatchReport,
     log: &mut LogBook,
 ) -> Result<Vec<Vec<Value>>, PlatformError> {
-    if statements.is_empty() {
-        return Ok(Vec::new());
-    }
+    let ledger = |p: &Metered<'_, P>| {
+        store::record_invocation(&ledger_record(
+            inv,
+            expected,
+            p.budget.used() + 1 + AFTER_REPORT,
+            p,
+        ))
+    };
+    statements.push(ledger(p));
     match p.db(statements).await {
         Err(PlatformError::Db(e)) if p.budget.can_afford(1 + CLOSING_RESERVE) => {
             log.push(
@@ -1016,9 +1045,69 @@ async fn write_commit<P: Platform>(
                 fields([("error", json!(e))]),
             );
             p.sleep(500).await;
+            if let Some(last) = statements.last_mut() {
+                *last = ledger(p);
+            }
             p.db(statements).await
         }
         other => other,
+    }
+}
+
+// ---------------------------------------------------------------- ledger
+
+/// The counts the batch will report if every write in its commit lands.
+pub fn tally(report: &BatchReport, settled: &[Settled]) -> BatchReport {
+    let mut expected = report.clone();
+    settled.iter().for_each(|s| count(&mut expected, s));
+    expected
+}
+
+/// The invocation's ledger row from `report`, which will have made
+/// `subrequests` subrequests in all.
+pub fn ledger_record<P: Platform>(
+    inv: Invocation<'_>,
+    report: &BatchReport,
+    subrequests: u32,
+    p: &Metered<'_, P>,
+) -> InvocationRecord {
+    InvocationRecord {
+        id: inv.id.to_string(),
+        service: "processor",
+        run_id: None,
+        started_at: inv.started_at,
+        finished_at: p.now_ms(),
+        subrequests,
+        budget: p.budget.limit(),
+        outcome: format!("{} acked, {} retried", report.acked, report.retried),
+        summary_json: summary_json(report, subrequests).to_string(),
+        log_key: Some(inv.log_key.to_string()),
+    }
+}
+
+/// Rewrite the ledger row when the final report differs from the one the
+/// commit wrote (`expected`: a guarded write was superseded). Both count
+/// the same subrequests, the commit's retry included. A failed rewrite
+/// leaves the commit's row, and says so in the log.
+async fn correct_ledger<P: Platform>(
+    p: &mut Metered<'_, P>,
+    inv: Invocation<'_>,
+    report: &BatchReport,
+    expected: &BatchReport,
+    log: &mut LogBook,
+) {
+    let total = p.budget.used() + AFTER_REPORT;
+    if summary_json(report, total) == summary_json(expected, total) {
+        return;
+    }
+    let fixed = ledger_record(inv, report, total + 1, p);
+    if let Err(e) = p.db(&[store::record_invocation(&fixed)]).await {
+        log.push(
+            p.now_ms(),
+            Level::Warn,
+            "ledger_write_failed",
+            fields([("error", json!(e.to_string()))]),
+        );
     }
 }
 
@@ -1102,7 +1191,8 @@ fn count(report: &mut BatchReport, s: &Settled) {
 /// The summary line of a processor invocation.
 pub fn summary_json(r: &BatchReport, subrequests: u32) -> Value {
     json!({
-        "messages": r.outcomes.len(),
+        // Every message is either acked or retried, also before settling.
+        "messages": r.acked + r.retried,
         "acked": r.acked,
         "retried": r.retried,
         "failed": r.failed,

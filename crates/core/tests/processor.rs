@@ -176,7 +176,17 @@ fn process(
     let mut p = Metered::new(local, Budget::new(45));
     let auth = GithubAuth::new(Some("t".into()));
     let report = block_on(process::process_batch(
-        &mut p, ai, cfg, &auth, "batch-1", deliveries, &mut log,
+        &mut p,
+        ai,
+        cfg,
+        &auth,
+        process::Invocation {
+            id: "batch-1",
+            started_at: NOW,
+            log_key: "logs/batch-1.jsonl",
+        },
+        deliveries,
+        &mut log,
     ))
     .expect("the batch runs");
     (report, log)
@@ -813,4 +823,98 @@ fn a_d1_blip_on_the_commit_is_retried_in_place_without_asking_ai_again() {
         1
     );
     assert_eq!(issue_row(&local.conn, 1)["processing_status"], "completed");
+}
+
+// ------------------------------------------------------------------ the ledger row
+
+/// The batch's row in `invocations`: subrequests, outcome and summary.
+fn ledger_row(conn: &Connection) -> (i64, String, Value) {
+    let rows = select(
+        conn,
+        "SELECT subrequests, outcome, summary FROM invocations WHERE id = 'batch-1'",
+    );
+    assert_eq!(rows.len(), 1, "one ledger row: {rows:?}");
+    let summary = serde_json::from_str(rows[0]["summary"].as_str().expect("a summary"))
+        .expect("the summary is JSON");
+    (
+        rows[0]["subrequests"].as_i64().expect("a count"),
+        rows[0]["outcome"].as_str().expect("an outcome").to_string(),
+        summary,
+    )
+}
+
+#[test]
+fn the_ledger_row_rides_in_the_commit_and_counts_the_r2_log_still_to_come() {
+    let mut local = Local::new();
+    let repo = seed_repo(&local.conn);
+    seed_issue(&local.conn, repo, 1, "content-1");
+    local.github.push_back(issues_answer(&[1], "Body."));
+    let mut ai = ScriptedAi::default();
+    process(
+        &mut local,
+        &mut ai,
+        &config(binding()),
+        &[issue_message(1, "content-1")],
+    );
+    // D1: the state read, the neuron reservation, the commit (with the row).
+    assert_eq!(local.db_calls, 3);
+    let (subrequests, outcome, summary) = ledger_row(&local.conn);
+    // 3 D1 calls, 1 GraphQL query, 1 AI call, then the R2 log.
+    assert_eq!(subrequests, 6);
+    assert_eq!(outcome, "1 acked, 0 retried");
+    assert_eq!(
+        (
+            &summary["messages"],
+            &summary["completed"],
+            &summary["superseded"]
+        ),
+        (&json!(1), &json!(1), &json!(0))
+    );
+    assert_eq!(summary["subrequests_used"], json!(6));
+}
+
+#[test]
+fn a_superseded_write_rewrites_the_ledger_row_with_the_final_counts() {
+    let mut local = Local::new();
+    let repo = seed_repo(&local.conn);
+    seed_issue(&local.conn, repo, 1, "content-a");
+    local.github.push_back(issues_answer(&[1], "Body."));
+    local.meanwhile = Some(Box::new(|conn| scraper_edits_issue(conn, 1, "content-b")));
+    let mut ai = ScriptedAi::default();
+    let (report, _) = process(
+        &mut local,
+        &mut ai,
+        &config(binding()),
+        &[issue_message(1, "content-a")],
+    );
+    assert_eq!(report.superseded, 1);
+    // The commit, then the row again with what really happened.
+    assert_eq!(local.db_calls, 4);
+    let (subrequests, outcome, summary) = ledger_row(&local.conn);
+    assert_eq!(subrequests, 7);
+    assert_eq!(outcome, "1 acked, 0 retried");
+    assert_eq!(
+        (&summary["completed"], &summary["superseded"]),
+        (&json!(0), &json!(1))
+    );
+}
+
+#[test]
+fn a_retried_commit_is_counted_in_the_ledger_row_it_carries() {
+    let mut local = Local::new();
+    let repo = seed_repo(&local.conn);
+    seed_issue(&local.conn, repo, 1, "content-1");
+    local.github.push_back(issues_answer(&[1], "Body."));
+    local.failing_db_calls = vec![3];
+    let mut ai = ScriptedAi::default();
+    process(
+        &mut local,
+        &mut ai,
+        &config(binding()),
+        &[issue_message(1, "content-1")],
+    );
+    assert_eq!(local.db_calls, 4, "no rewrite: the retry carried the count");
+    let (subrequests, _, summary) = ledger_row(&local.conn);
+    assert_eq!(subrequests, 7);
+    assert_eq!(summary["subrequests_used"], json!(7));
 }
