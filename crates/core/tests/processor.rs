@@ -814,7 +814,14 @@ fn a_d1_blip_on_the_commit_is_retried_in_place_without_asking_ai_again() {
         &[issue_message(1, "content-1")],
     );
     assert_eq!(outcomes(&report), vec![(Outcome::Completed, Decision::Ack)]);
-    assert_eq!((ai.calls, local.db_calls), (1, 4));
+    assert_eq!(
+        (ai.calls, local.db_calls),
+        (1, 4),
+        "no ledger rewrite: the retry carried its own count"
+    );
+    let (subrequests, _, summary) = ledger_row(&local.conn);
+    assert_eq!(subrequests, 7);
+    assert_eq!(summary["subrequests_used"], json!(7));
     assert_eq!(
         log.records()
             .iter()
@@ -897,24 +904,4 @@ fn a_superseded_write_rewrites_the_ledger_row_with_the_final_counts() {
         (&summary["completed"], &summary["superseded"]),
         (&json!(0), &json!(1))
     );
-}
-
-#[test]
-fn a_retried_commit_is_counted_in_the_ledger_row_it_carries() {
-    let mut local = Local::new();
-    let repo = seed_repo(&local.conn);
-    seed_issue(&local.conn, repo, 1, "content-1");
-    local.github.push_back(issues_answer(&[1], "Body."));
-    local.failing_db_calls = vec![3];
-    let mut ai = ScriptedAi::default();
-    process(
-        &mut local,
-        &mut ai,
-        &config(binding()),
-        &[issue_message(1, "content-1")],
-    );
-    assert_eq!(local.db_calls, 4, "no rewrite: the retry carried the count");
-    let (subrequests, _, summary) = ledger_row(&local.conn);
-    assert_eq!(subrequests, 7);
-    assert_eq!(summary["subrequests_used"], json!(7));
 }
