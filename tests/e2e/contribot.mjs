@@ -28,7 +28,7 @@ export function simVars(sim, extra = {}) {
 }
 
 /** Simulator + workers + migrated D1. */
-export async function startPipeline({ seed = 42, configs, vars = {}, varsByWorker, secrets, aiBinding, simArgs } = {}) {
+export async function startPipeline({ seed = 42, configs, vars = {}, varsByWorker, secrets, aiBinding, simArgs, miniflare } = {}) {
   // Workers AI's daily quota is lifted for suites not about the AI budget;
   // a suite that wants it passes `--ai-daily-neurons N` in `simArgs` (the last flag wins).
   const sim = await startSimulator({ seed, extraArgs: ["--ai-daily-neurons", "0", ...(simArgs ?? [])] });
@@ -36,7 +36,7 @@ export async function startPipeline({ seed = 42, configs, vars = {}, varsByWorke
   try {
     // A module stand-in (the simulator's Ai class) learns the simulator's address here.
     const ai = aiBinding?.module ? { ...aiBinding, env: { simUrl: sim.url, ...aiBinding.env } } : aiBinding;
-    stack = await startStack({ configs, vars: simVars(sim, vars), varsByWorker, secrets, aiBinding: ai, quiet: true });
+    stack = await startStack({ configs, vars: simVars(sim, vars), varsByWorker, secrets, aiBinding: ai, quiet: true, miniflare });
     await stack.applyMigrations();
   } catch (error) {
     await sim.stop();

@@ -2,7 +2,8 @@
 //!
 //! worker-build writes `apps/<name>/build/index.js` and `index_bg.wasm`, plus
 //! `build/worker/shim.mjs` (the `main` of `wrangler-<name>.toml`), which
-//! re-exports `index.js`. When the wasm that cargo produces has not changed
+//! re-exports `index.js`; a worker with `apps/<name>/warm-up.mjs` gets that
+//! as its `shim.mjs` instead ([`install_warm_up`]). When the wasm that cargo produces has not changed
 //! since the last successful build of the same profile, the
 //! bindgen/wasm-opt/esbuild passes are skipped.
 //!
@@ -253,6 +254,7 @@ fn build_worker(plan: &Plan) -> Result<()> {
                 .map_err(|e| Error(format!("cannot write {}: {e}", stamp_path.display())))?;
         }
     }
+    install_warm_up(plan)?;
     report_size(worker, &plan.out_dir)?;
     if profile == Profile::Profiling {
         require_names(&plan.out_dir.join("index_bg.wasm"))?;
@@ -263,6 +265,22 @@ fn build_worker(plan: &Plan) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A worker with `apps/<name>/warm-up.mjs` gets it as its main module in
+/// place of worker-build's `worker/shim.mjs` (which only re-exports
+/// `../index.js`): it runs one invocation at start-up, so V8 compiles the
+/// handler's code outside the per-invocation CPU budget. Copied on every
+/// build, so an edit to it needs no cargo change.
+fn install_warm_up(plan: &Plan) -> Result<()> {
+    let source = plan.worker.dir().join("warm-up.mjs");
+    if !source.is_file() {
+        return Ok(());
+    }
+    let main = plan.out_dir.join("worker/shim.mjs");
+    fs::copy(&source, &main)
+        .map(|_| ())
+        .map_err(|e| Error(format!("cannot copy {} to {}: {e}", source.display(), main.display())))
 }
 
 /// Identifies the inputs of worker-build's post-processing: the profile and
