@@ -437,7 +437,11 @@ fn method(w: &mut String, cpu: &Value) {
          unchanged --sanity`) costs the same CPU. GC and V8/workerd native time on the \
          isolate's behalf count; the profiler's own sampling adds some. The processor's \
          pacing (`AI_CALLS_PER_MINUTE`, `GITHUB_POINTS_PER_MINUTE`) is lifted for the run: it \
-         only sleeps. Invocations run on this shared machine, not Cloudflare's; the busiest \
+         only sleeps. Attaching the inspector makes V8 drop the wasm code an isolate \
+         compiled before it, so the processor's start-up warm-up (`apps/processor/warm-up.mjs`: \
+         one batch through its handler against in-memory stand-ins) is run again after \
+         attaching, outside any profile, as a deployed isolate has run it at start-up. \
+         Invocations run on this shared machine, not Cloudflare's; the busiest \
          profiles are in `target/bench/cpu/*.cpuprofile` (Chrome DevTools opens them).\n",
         if names {
             ", which keep the wasm `name` section: worker-build runs wasm-opt with \
@@ -487,6 +491,8 @@ fn cold(w: &mut String, cpu: &Value) {
         "\nThe first invocations of a fresh isolate also pay for compiling what they run (V8 \
          compiles a wasm function on its first call, and runs it unoptimised until it is hot); \
          a twice-daily cron is likely to meet fresh isolates on Cloudflare too, so they count. \
+         The processor compiles its handler at start-up instead (its warm-up, above), outside \
+         the per-invocation budget; the scraper has no warm-up yet. \
          First three invocations of each isolate in the full run: {}.",
         parts.join("; ")
     );
