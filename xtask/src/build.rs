@@ -278,9 +278,13 @@ fn install_warm_up(plan: &Plan) -> Result<()> {
         return Ok(());
     }
     let main = plan.out_dir.join("worker/shim.mjs");
-    fs::copy(&source, &main)
-        .map(|_| ())
-        .map_err(|e| Error(format!("cannot copy {} to {}: {e}", source.display(), main.display())))
+    fs::copy(&source, &main).map(|_| ()).map_err(|e| {
+        Error(format!(
+            "cannot copy {} to {}: {e}",
+            source.display(),
+            main.display()
+        ))
+    })
 }
 
 /// Identifies the inputs of worker-build's post-processing: the profile and
