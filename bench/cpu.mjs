@@ -212,7 +212,7 @@ async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalU
  * Attaching the inspector makes V8 drop the wasm code an isolate compiled
  * before it (measured: a start-up warm-up that ran before the attach left
  * the processor's first batch at 31.6 ms; re-run after it, 17.8 ms). A
- * worker that warms up at start-up (apps/processor/warm.mjs) exposes its
+ * worker that warms up at start-up (apps/processor/warm-up.mjs) exposes its
  * warm-up; running it again here restores what a deployed isolate has after
  * its start-up. Runs outside any profile, as start-up does.
  */
@@ -226,7 +226,6 @@ async function rewarm(profiler) {
   if (exceptionDetails || !["done", "none"].includes(status)) {
     throw new Error(`${profiler.session.title}: warm-up after attaching did not finish: ${JSON.stringify(exceptionDetails ?? result)}`);
   }
-  profiler.warmedUp = status === "done";
 }
 
 /**

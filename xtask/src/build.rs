@@ -3,9 +3,9 @@
 //! worker-build writes `apps/<name>/build/index.js` and `index_bg.wasm`, plus
 //! `build/worker/shim.mjs` (the `main` of `wrangler-<name>.toml`), which
 //! re-exports `index.js`; a worker with `apps/<name>/warm-up.mjs` gets that
-//! as its `shim.mjs` instead ([`install_warm_up`]). When the wasm that cargo produces has not changed
-//! since the last successful build of the same profile, the
-//! bindgen/wasm-opt/esbuild passes are skipped.
+//! as its `shim.mjs` instead ([`install_warm_up`]). When the wasm that cargo
+//! produces has not changed since the last successful build of the same
+//! profile, the bindgen/wasm-opt/esbuild passes are skipped.
 //!
 //! `--profiling` is the release build (same cargo profile, same wasm-opt
 //! passes) checked to keep the wasm `name` section, so a V8 CPU profile
