@@ -28,3 +28,4 @@ pub mod scrape;
 pub mod slug;
 pub mod sql;
 pub mod store;
+pub mod warm_up;

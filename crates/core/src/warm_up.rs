@@ -1,0 +1,259 @@
+//! The small world a worker's start-up warm-up runs in (`apps/*/warm-up.mjs`).
+//!
+//! V8 compiles each wasm function on its first call, on the isolate's
+//! thread, so an isolate's first invocations spend most of their CPU in that
+//! compiler. The warm-up runs the real handlers once at start-up, outside
+//! the per-invocation CPU budget, against stand-in bindings that ask this
+//! world what D1 and upstream would answer. The world answers by the
+//! statements' own SQL (built by [`store`]) and the queries' own variables,
+//! so the JS side holds no SQL, row shape or answer format, and a drift here
+//! fails the native test that drives a whole run through it.
+//!
+//! The world is one new listed repo, `warm/up`, with one open labelled issue
+//! that no run has seen: a run over it goes cron → list → one repos step →
+//! drain → done, touching every phase's code.
+
+use serde_json::{json, Value};
+
+use crate::logrec::iso8601;
+use crate::sql::{Statement, PACKED_COLUMN};
+use crate::store::{self, OutboxRow};
+
+pub const OWNER: &str = "warm";
+pub const NAME: &str = "up";
+pub const LABEL: &str = "good first issue";
+const HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What the stand-ins have been asked so far.
+#[derive(Debug, Clone)]
+pub struct World {
+    now_ms: i64,
+    /// The run the cron's start inserted.
+    run_id: Option<String>,
+    /// The outbox was marked queued: a second read finds it empty.
+    drained: bool,
+}
+
+impl World {
+    /// A world whose clock reads `now_ms` (the run started then).
+    pub fn new(now_ms: i64) -> Self {
+        World {
+            now_ms,
+            run_id: None,
+            drained: false,
+        }
+    }
+
+    /// D1's rows for each statement of one batch, in order.
+    pub fn d1(&mut self, batch: &[(String, Vec<Value>)]) -> Vec<Vec<Value>> {
+        batch
+            .iter()
+            .map(|(sql, params)| self.rows(sql, params))
+            .collect()
+    }
+
+    fn rows(&mut self, sql: &str, params: &[Value]) -> Vec<Value> {
+        let param = |i: usize| params.get(i).cloned().unwrap_or(Value::Null);
+        let is = |s: Statement| s.sql == sql;
+        if is(start_insert()) {
+            self.run_id = param(0).as_str().map(str::to_string);
+            vec![]
+        } else if is(store::active_run()) {
+            let id = self.run_id.clone().map_or(Value::Null, Value::from);
+            vec![self.run_row(id)]
+        } else if is(store::run_by_id("")) {
+            vec![self.run_row(param(0))]
+        } else if is(store::count_delivery("", "", 0)) {
+            vec![json!({"attempts": 1})]
+        } else if is(store::take_lease("", "", "", 0, 0)) {
+            vec![json!({"lease_id": param(1)})]
+        } else if is(store::data_source("")) {
+            vec![json!({"id": param(0), "last_good_hash": null})]
+        } else if sql == step_read(0) {
+            // The first step (after nothing) finds the repo; the next, none.
+            let first = param(0).as_str() == Some("");
+            packed(if first { vec![repo_row()] } else { vec![] })
+        } else if sql == step_read(1) {
+            packed(vec![]) // a new repo: no issue hashes stored
+        } else if sql == store::outbox(0).sql {
+            packed(if self.drained { vec![] } else { outbox_rows() })
+        } else if mark_queued().iter().any(|s| s.sql == sql) {
+            self.drained = true;
+            vec![]
+        } else {
+            returning(sql)
+        }
+    }
+
+    fn run_row(&self, id: Value) -> Value {
+        json!({
+            "id": id, "trigger": "warm-up", "data_source": crate::list::DEFAULT_SOURCE_ID,
+            "started_at": self.now_ms, "status": "running", "cursor": null, "invocations": 0,
+            "last_progress_at": self.now_ms, "lease_id": null, "lease_until": null,
+            "failure_attempts": 0, "error": null,
+        })
+    }
+
+    /// Upstream's answer to one request: `(status, body)`.
+    pub fn http(&self, url: &str, body: Option<&str>) -> (u16, String) {
+        match body {
+            None if url.ends_with(".json") => (200, data_json()),
+            None => (200, readme()),
+            Some(body) => match serde_json::from_str::<Value>(body) {
+                Ok(request) => (200, self.graphql(&request).to_string()),
+                Err(e) => (400, json!({"message": e.to_string()}).to_string()),
+            },
+        }
+    }
+
+    fn graphql(&self, request: &Value) -> Value {
+        let vars = &request["variables"];
+        let mut data = serde_json::Map::new();
+        data.insert(
+            "rateLimit".into(),
+            json!({"cost": 1, "remaining": 4999, "resetAt": iso8601(self.now_ms + 3_600_000)}),
+        );
+        for i in 0.. {
+            let (Some(owner), Some(name)) = (
+                vars[format!("o{i}")].as_str(),
+                vars[format!("n{i}")].as_str(),
+            ) else {
+                break;
+            };
+            let with_labels = vars[format!("wl{i}")].as_bool().unwrap_or(false);
+            let with_issues = vars[format!("wi{i}")].as_bool().unwrap_or(false);
+            data.insert(
+                format!("r{i}"),
+                self.repo(owner, name, with_labels, with_issues),
+            );
+        }
+        json!({ "data": data })
+    }
+
+    fn repo(&self, owner: &str, name: &str, with_labels: bool, with_issues: bool) -> Value {
+        let mut repo = json!({
+            "nameWithOwner": format!("{owner}/{name}"), "isArchived": false,
+            "description": "A small library for reading configuration files.",
+            "stargazerCount": 42, "pushedAt": iso8601(self.now_ms - 86_400_000),
+            "primaryLanguage": {"name": "Rust"},
+        });
+        if with_labels {
+            repo["labels"] = json!({"nodes": [{"name": LABEL}]});
+        }
+        if with_issues {
+            repo["issues"] = json!({
+                "totalCount": 1,
+                "pageInfo": {"hasNextPage": false, "endCursor": null},
+                "nodes": [self.issue(owner, name)],
+            });
+        }
+        repo
+    }
+
+    fn issue(&self, owner: &str, name: &str) -> Value {
+        let day_ago = iso8601(self.now_ms - 86_400_000);
+        json!({
+            "number": 1, "title": "Add a test for empty input",
+            "url": format!("https://github.com/{owner}/{name}/issues/1"), "state": "OPEN",
+            "createdAt": day_ago, "updatedAt": day_ago, "lastEditedAt": null,
+            "labels": {"nodes": [{"name": LABEL}]},
+            "assignees": {"totalCount": 0}, "comments": {"totalCount": 1},
+            "closedByPullRequestsReferences": {"totalCount": 0},
+        })
+    }
+}
+
+fn start_insert() -> Statement {
+    store::start_run("", "", "", 0)
+        .pop()
+        .expect("start_run ends with its insert")
+}
+
+fn step_read(i: usize) -> String {
+    store::step_read(None, 0).swap_remove(i).sql
+}
+
+fn packed(rows: Vec<Value>) -> Vec<Value> {
+    vec![json!({ PACKED_COLUMN: Value::from(rows).to_string() })]
+}
+
+/// The repo as a step reads it (store's `REPO_ROW_COLUMNS` order).
+fn repo_row() -> Value {
+    json!([
+        1,
+        OWNER,
+        NAME,
+        json!([LABEL]).to_string(),
+        "unresolved",
+        null,
+        "unknown",
+        null,
+        null,
+        0
+    ])
+}
+
+fn outbox_items() -> Vec<OutboxRow> {
+    let item = |kind: &str, number| OutboxRow {
+        kind: kind.into(),
+        id: 1,
+        owner: OWNER.into(),
+        name: NAME.into(),
+        number,
+        content_hash: HASH.into(),
+        priority: 1,
+    };
+    vec![item("repo", None), item("issue", Some(1))]
+}
+
+/// The outbox rows (store's `OUTBOX_COLUMNS` order).
+fn outbox_rows() -> Vec<Value> {
+    outbox_items()
+        .into_iter()
+        .map(|r| {
+            json!([
+                r.kind,
+                r.id,
+                r.owner,
+                r.name,
+                r.number,
+                r.content_hash,
+                r.priority
+            ])
+        })
+        .collect()
+}
+
+fn mark_queued() -> Vec<Statement> {
+    store::mark_queued(&outbox_items(), 0)
+}
+
+/// A guarded write (`… RETURNING col`) that took effect: one row.
+fn returning(sql: &str) -> Vec<Value> {
+    let Some((_, tail)) = sql.rsplit_once("RETURNING ") else {
+        return vec![];
+    };
+    let column: String = tail
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    vec![json!({ column: 1 })]
+}
+
+/// The list: one repo, in data.json's shape.
+fn data_json() -> String {
+    json!({"repositories": [{
+        "name": "Warm up", "link": format!("https://github.com/{OWNER}/{NAME}"),
+        "label": LABEL, "technologies": ["Rust"],
+        "description": "A small library for reading configuration files.",
+    }]})
+    .to_string()
+}
+
+/// The README fallback, for the same one repo.
+fn readme() -> String {
+    format!(
+        "# Awesome for beginners\n\n## Rust\n\n- [Warm up](https://github.com/{OWNER}/{NAME}) \
+         _(label: {LABEL})_ <br> A small library for reading configuration files.\n"
+    )
+}

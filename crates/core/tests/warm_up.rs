@@ -1,0 +1,189 @@
+//! The warm-up world (`contribot_core::warm_up`) carries a whole scrape run
+//! through every phase: the scraper's start-up warm-up relies on that, and a
+//! drift between the world and the store's SQL or the GraphQL decoder shows
+//! here, natively, instead of as a warm-up that quietly warms less.
+
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use contribot_core::budget::Budget;
+use contribot_core::github::{GithubAuth, HttpRequest, HttpResponse};
+use contribot_core::logrec::{Level, LogBook};
+use contribot_core::messages::{QueueMessage, ScrapePhase};
+use contribot_core::platform::{Metered, Platform, QueueName};
+use contribot_core::scrape::{self, ScrapeConfig, StartOutcome};
+use contribot_core::sql::{SqlValue, Statement};
+use contribot_core::warm_up::World;
+use serde_json::Value;
+
+const NOW: i64 = 1_790_000_000_000;
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// The warm-up's stand-ins, natively: D1 and upstream answer from the
+/// world (through JSON, as the JS stand-ins cross), and the queues record.
+struct WarmUp {
+    world: World,
+    fetches: Vec<String>,
+    scrape: Vec<QueueMessage>,
+    processing: Vec<QueueMessage>,
+}
+
+fn param(v: &SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(i) => Value::from(*i as f64),
+        SqlValue::Real(f) => Value::from(*f),
+        SqlValue::Text(s) => Value::from(s.as_str()),
+    }
+}
+
+impl Platform for WarmUp {
+    async fn db_batch(&mut self, statements: &[Statement]) -> Result<Vec<Vec<Value>>, String> {
+        let batch: Vec<(String, Vec<Value>)> = statements
+            .iter()
+            .map(|s| (s.sql.clone(), s.params.iter().map(param).collect()))
+            .collect();
+        Ok(self.world.d1(&batch))
+    }
+
+    async fn fetch(&mut self, request: &HttpRequest) -> Result<HttpResponse, String> {
+        self.fetches.push(request.url.clone());
+        let (status, body) = self.world.http(&request.url, request.body.as_deref());
+        Ok(HttpResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        })
+    }
+
+    async fn send_batch(
+        &mut self,
+        queue: QueueName,
+        messages: &[QueueMessage],
+        _delay_secs: u64,
+    ) -> Result<(), String> {
+        match queue {
+            QueueName::Scrape => self.scrape.extend_from_slice(messages),
+            QueueName::Processing => self.processing.extend_from_slice(messages),
+        }
+        Ok(())
+    }
+
+    async fn sleep(&mut self, _ms: u64) {}
+
+    fn now_ms(&self) -> i64 {
+        NOW
+    }
+}
+
+fn config() -> ScrapeConfig {
+    ScrapeConfig {
+        api_base: "https://api.github.com".into(),
+        list_data_url:
+            "https://raw.githubusercontent.com/MunGell/awesome-for-beginners/main/data.json".into(),
+        list_readme_url:
+            "https://raw.githubusercontent.com/MunGell/awesome-for-beginners/main/README.md".into(),
+        repos_per_query: 50,
+        max_inline_retries: 2,
+        send_concurrency: 6,
+        ai_upgrades_per_run: 2000,
+        inactive_after_days: scrape::DEFAULT_INACTIVE_AFTER_DAYS,
+        issues_per_invocation: scrape::DEFAULT_ISSUES_PER_INVOCATION,
+        messages_per_invocation: scrape::DEFAULT_MESSAGES_PER_INVOCATION,
+    }
+    .clamp()
+}
+
+#[test]
+fn a_whole_run_goes_cron_list_repos_drain_done_in_the_world() {
+    let mut w = WarmUp {
+        world: World::new(NOW),
+        fetches: Vec::new(),
+        scrape: Vec::new(),
+        processing: Vec::new(),
+    };
+    let mut book = LogBook::new("run-w", "inv-w0", Level::Debug);
+    let started = {
+        let mut p = Metered::new(&mut w, Budget::new(45));
+        block_on(scrape::start_run(
+            &mut p,
+            "run-w",
+            "warm-up",
+            "awesome-for-beginners",
+            &mut book,
+        ))
+    };
+    assert!(
+        matches!(started, Ok(StartOutcome::Started { .. })),
+        "{started:?}"
+    );
+
+    let auth = GithubAuth::new(Some("warm-up".into()));
+    let mut phases = Vec::new();
+    let mut totals = (0, 0, 0);
+    for n in 1..=8 {
+        let Some(QueueMessage::ContinueScraping { cursor, .. }) = w.scrape.pop() else {
+            break;
+        };
+        phases.push(cursor.phase);
+        let invocation = format!("inv-w{n}");
+        let mut p = Metered::new(&mut w, Budget::new(45));
+        let report = block_on(scrape::run_invocation(
+            &mut p,
+            &config(),
+            &auth,
+            &invocation,
+            &format!("msg-{n}"),
+            cursor,
+            &mut book,
+        ))
+        .expect("invocation");
+        totals.0 += report.counters.repos_seen;
+        totals.1 += report.counters.issues_upserted;
+        totals.2 += report.counters.messages_queued;
+        if !report.continued {
+            assert_eq!(report.outcome, "run completed", "{report:?}");
+        }
+    }
+    assert!(w.scrape.is_empty(), "the run ended: no continuation left");
+    assert_eq!(phases.first(), Some(&ScrapePhase::List));
+    assert!(phases.contains(&ScrapePhase::Repos), "{phases:?}");
+    assert_eq!(
+        totals,
+        (1, 1, 2),
+        "repos seen, issues upserted, messages queued"
+    );
+    assert_eq!(
+        w.processing.len(),
+        2,
+        "the repo and its issue went to the processing queue"
+    );
+    assert!(w.fetches[0].ends_with("data.json"), "{:?}", w.fetches);
+    assert_eq!(
+        w.fetches.iter().filter(|u| u.ends_with("/graphql")).count(),
+        1,
+        "{:?}",
+        w.fetches
+    );
+}
+
+#[test]
+fn upstream_answers_are_what_the_decoders_accept() {
+    let world = World::new(NOW);
+    let (status, text) = world.http("https://example.test/data.json", None);
+    assert_eq!(status, 200);
+    let list = contribot_core::list::parse_data_json(&text).expect("data.json");
+    assert_eq!(list.repos.len(), 1);
+    let (_, readme) = world.http("https://example.test/README.md", None);
+    let list = contribot_core::list::parse_readme(&readme).expect("README");
+    assert_eq!(list.repos.len(), 1, "{readme}");
+}
