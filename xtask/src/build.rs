@@ -3,7 +3,7 @@
 //! worker-build writes `apps/<name>/build/index.js` and `index_bg.wasm`, plus
 //! `build/worker/shim.mjs` (the `main` of `wrangler-<name>.toml`), which
 //! re-exports `index.js`; a worker with `apps/<name>/warm-up.mjs` gets that
-//! as its `shim.mjs` instead ([`install_warm_up`]). When the wasm that cargo
+//! as its `shim.mjs` instead, with the stand-ins it imports ([`install_warm_up`]). When the wasm that cargo
 //! produces has not changed since the last successful build of the same
 //! profile, the bindgen/wasm-opt/esbuild passes are skipped.
 //!
@@ -269,20 +269,26 @@ fn build_worker(plan: &Plan) -> Result<()> {
 
 /// A worker with `apps/<name>/warm-up.mjs` gets it as its main module in
 /// place of worker-build's `worker/shim.mjs` (which only re-exports
-/// `../index.js`): it runs one invocation at start-up, so V8 compiles the
-/// handler's code outside the per-invocation CPU budget. Copied on every
-/// build, so an edit to it needs no cargo change.
+/// `../index.js`), with the stand-ins it imports (`crates/edge/js/warm-up.mjs`)
+/// next to it as `worker/warm-up-kit.mjs`: it runs the handlers once at
+/// start-up, so V8 compiles their code outside the per-invocation CPU budget.
+/// Copied on every build, so an edit to either needs no cargo change.
 fn install_warm_up(plan: &Plan) -> Result<()> {
     let source = plan.worker.dir().join("warm-up.mjs");
     if !source.is_file() {
         return Ok(());
     }
-    let main = plan.out_dir.join("worker/shim.mjs");
-    fs::copy(&source, &main).map(|_| ()).map_err(|e| {
+    let kit = toolchain::repo_root().join("crates/edge/js/warm-up.mjs");
+    copy(&kit, &plan.out_dir.join("worker/warm-up-kit.mjs"))?;
+    copy(&source, &plan.out_dir.join("worker/shim.mjs"))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    fs::copy(from, to).map(|_| ()).map_err(|e| {
         Error(format!(
             "cannot copy {} to {}: {e}",
-            source.display(),
-            main.display()
+            from.display(),
+            to.display()
         ))
     })
 }

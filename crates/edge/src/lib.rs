@@ -9,6 +9,7 @@ pub mod ai;
 pub mod config;
 pub mod logs;
 pub mod platform;
+pub mod warm_up;
 
 pub use platform::WorkerPlatform;
 
