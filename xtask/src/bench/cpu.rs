@@ -438,8 +438,9 @@ fn method(w: &mut String, cpu: &Value) {
          isolate's behalf count; the profiler's own sampling adds some. The processor's \
          pacing (`AI_CALLS_PER_MINUTE`, `GITHUB_POINTS_PER_MINUTE`) is lifted for the run: it \
          only sleeps. Attaching the inspector makes V8 drop the wasm code an isolate \
-         compiled before it, so the processor's start-up warm-up (`apps/processor/warm-up.mjs`: \
-         one batch through its handler against in-memory stand-ins) is run again after \
+         compiled before it, so each worker's start-up warm-up (`apps/*/warm-up.mjs`: the \
+         processor one batch, the scraper one whole run, through their handlers against \
+         in-memory stand-ins) is run again after \
          attaching, outside any profile, as a deployed isolate has run it at start-up. \
          Invocations run on this shared machine, not Cloudflare's; the busiest \
          profiles are in `target/bench/cpu/*.cpuprofile` (Chrome DevTools opens them).\n",
@@ -491,8 +492,9 @@ fn cold(w: &mut String, cpu: &Value) {
         "\nThe first invocations of a fresh isolate also pay for compiling what they run (V8 \
          compiles a wasm function on its first call, and runs it unoptimised until it is hot); \
          a twice-daily cron is likely to meet fresh isolates on Cloudflare too, so they count. \
-         The processor compiles its handler at start-up instead (its warm-up, above), outside \
-         the per-invocation budget; the scraper has no warm-up yet. \
+         Both workers compile their handlers at start-up instead (their warm-ups, above), \
+         outside the per-invocation budget; a real step's larger work still finds code the \
+         one-repo warm-up did not reach, or not yet optimised. \
          First three invocations of each isolate in the full run: {}.",
         parts.join("; ")
     );
