@@ -9,9 +9,13 @@
 //! so the JS side holds no SQL, row shape or answer format, and a drift here
 //! fails the native test that drives a whole run through it.
 //!
-//! The world is one new listed repo, `warm/up`, with one open labelled issue
-//! that no run has seen: a run over it goes cron → list → one repos step →
-//! drain → done, touching every phase's code.
+//! The world is [`REPOS`] new listed repos, `warm/up-0` …, each with
+//! [`ISSUES_PER_REPO`] open labelled issues that no run has seen: a run over
+//! it goes cron → list → one repos step (one whole query) → drain → done,
+//! touching every phase's code. A world that size runs each per-repo and
+//! per-issue path often enough for V8 to optimise it (wasm's dynamic tiering
+//! and JS's) before the first real invocation, which otherwise pays for
+//! running and tiering up unoptimised code.
 
 use serde_json::{json, Value};
 
@@ -20,8 +24,16 @@ use crate::sql::{Statement, PACKED_COLUMN};
 use crate::store::{self, OutboxRow};
 
 pub const OWNER: &str = "warm";
-pub const NAME: &str = "up";
 pub const LABEL: &str = "good first issue";
+/// Repos in the list: one whole GraphQL query's worth.
+pub const REPOS: usize = crate::github::MAX_REPOS_PER_QUERY;
+/// Open labelled issues per repo.
+pub const ISSUES_PER_REPO: usize = 3;
+
+/// The name of the `i`th repo (`up-0` …).
+pub fn repo_name(i: usize) -> String {
+    format!("up-{i}")
+}
 const HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What the stand-ins have been asked so far.
@@ -70,11 +82,12 @@ impl World {
         } else if is(store::data_source("")) {
             vec![json!({"id": param(0), "last_good_hash": null})]
         } else if sql == step_read(0) {
-            // The first step (after nothing) finds the repo; the next, none.
+            // The first step (after nothing) finds the repos; the next, none.
             let first = param(0).as_str() == Some("");
-            packed(if first { vec![repo_row()] } else { vec![] })
+            let limit = param(2).as_f64().unwrap_or(0.0) as usize;
+            packed(if first { repo_rows(limit) } else { vec![] })
         } else if sql == step_read(1) {
-            packed(vec![]) // a new repo: no issue hashes stored
+            packed(vec![]) // new repos: no issue hashes stored
         } else if sql == store::outbox(0).sql {
             packed(if self.drained { vec![] } else { outbox_rows() })
         } else if mark_queued().iter().any(|s| s.sql == sql) {
@@ -141,20 +154,23 @@ impl World {
             repo["labels"] = json!({"nodes": [{"name": LABEL}]});
         }
         if with_issues {
+            let nodes: Vec<Value> = (1..=ISSUES_PER_REPO)
+                .map(|n| self.issue(owner, name, n))
+                .collect();
             repo["issues"] = json!({
-                "totalCount": 1,
+                "totalCount": ISSUES_PER_REPO,
                 "pageInfo": {"hasNextPage": false, "endCursor": null},
-                "nodes": [self.issue(owner, name)],
+                "nodes": nodes,
             });
         }
         repo
     }
 
-    fn issue(&self, owner: &str, name: &str) -> Value {
+    fn issue(&self, owner: &str, name: &str, number: usize) -> Value {
         let day_ago = iso8601(self.now_ms - 86_400_000);
         json!({
-            "number": 1, "title": "Add a test for empty input",
-            "url": format!("https://github.com/{owner}/{name}/issues/1"), "state": "OPEN",
+            "number": number, "title": format!("Add a test for empty input, case {number}"),
+            "url": format!("https://github.com/{owner}/{name}/issues/{number}"), "state": "OPEN",
             "createdAt": day_ago, "updatedAt": day_ago, "lastEditedAt": null,
             "labels": {"nodes": [{"name": LABEL}]},
             "assignees": {"totalCount": 0}, "comments": {"totalCount": 1},
@@ -177,33 +193,43 @@ fn packed(rows: Vec<Value>) -> Vec<Value> {
     vec![json!({ PACKED_COLUMN: Value::from(rows).to_string() })]
 }
 
-/// The repo as a step reads it (store's `REPO_ROW_COLUMNS` order).
-fn repo_row() -> Value {
-    json!([
-        1,
-        OWNER,
-        NAME,
-        json!([LABEL]).to_string(),
-        "unresolved",
-        null,
-        "unknown",
-        null,
-        null,
-        0
-    ])
+/// The first `limit` repos as a step reads them (store's
+/// `REPO_ROW_COLUMNS` order); ids from 1.
+fn repo_rows(limit: usize) -> Vec<Value> {
+    let labels = json!([LABEL]).to_string();
+    (0..REPOS.min(limit))
+        .map(|i| {
+            json!([
+                i + 1,
+                OWNER,
+                repo_name(i),
+                labels,
+                "unresolved",
+                null,
+                "unknown",
+                null,
+                null,
+                0
+            ])
+        })
+        .collect()
 }
 
+/// Every repo and issue, as the outbox holds them after the step.
 fn outbox_items() -> Vec<OutboxRow> {
-    let item = |kind: &str, number| OutboxRow {
+    let item = |kind: &str, id: usize, number: Option<usize>| OutboxRow {
         kind: kind.into(),
-        id: 1,
+        id: id as i64,
         owner: OWNER.into(),
-        name: NAME.into(),
-        number,
+        name: repo_name((id - 1) % REPOS),
+        number: number.map(|n| n as i64),
         content_hash: HASH.into(),
         priority: 1,
     };
-    vec![item("repo", None), item("issue", Some(1))]
+    let repos = (1..=REPOS).map(|id| item("repo", id, None));
+    let issues =
+        (1..=REPOS).flat_map(|id| (1..=ISSUES_PER_REPO).map(move |n| item("issue", id, Some(n))));
+    repos.chain(issues).collect()
 }
 
 /// The outbox rows (store's `OUTBOX_COLUMNS` order).
@@ -240,20 +266,31 @@ fn returning(sql: &str) -> Vec<Value> {
     vec![json!({ column: 1 })]
 }
 
-/// The list: one repo, in data.json's shape.
+/// The list, in data.json's shape.
 fn data_json() -> String {
-    json!({"repositories": [{
-        "name": "Warm up", "link": format!("https://github.com/{OWNER}/{NAME}"),
-        "label": LABEL, "technologies": ["Rust"],
-        "description": "A small library for reading configuration files.",
-    }]})
-    .to_string()
+    let repos: Vec<Value> = (0..REPOS)
+        .map(|i| {
+            json!({
+                "name": format!("Warm up {i}"),
+                "link": format!("https://github.com/{OWNER}/{}", repo_name(i)),
+                "label": LABEL, "technologies": ["Rust"],
+                "description": "A small library for reading configuration files.",
+            })
+        })
+        .collect();
+    json!({ "repositories": repos }).to_string()
 }
 
-/// The README fallback, for the same one repo.
+/// The README fallback, for the same repos.
 fn readme() -> String {
-    format!(
-        "# Awesome for beginners\n\n## Rust\n\n- [Warm up](https://github.com/{OWNER}/{NAME}) \
-         _(label: {LABEL})_ <br> A small library for reading configuration files.\n"
-    )
+    let entries: String = (0..REPOS)
+        .map(|i| {
+            format!(
+                "- [Warm up {i}](https://github.com/{OWNER}/{}) _(label: {LABEL})_ <br> \
+                 A small library for reading configuration files.\n",
+                repo_name(i)
+            )
+        })
+        .collect();
+    format!("# Awesome for beginners\n\n## Rust\n\n{entries}")
 }

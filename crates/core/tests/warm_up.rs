@@ -13,7 +13,7 @@ use contribot_core::messages::{QueueMessage, ScrapePhase};
 use contribot_core::platform::{Metered, Platform, QueueName};
 use contribot_core::scrape::{self, ScrapeConfig, StartOutcome};
 use contribot_core::sql::{SqlValue, Statement};
-use contribot_core::warm_up::World;
+use contribot_core::warm_up::{World, ISSUES_PER_REPO, REPOS};
 use serde_json::Value;
 
 const NOW: i64 = 1_790_000_000_000;
@@ -157,15 +157,16 @@ fn a_whole_run_goes_cron_list_repos_drain_done_in_the_world() {
     assert!(w.scrape.is_empty(), "the run ended: no continuation left");
     assert_eq!(phases.first(), Some(&ScrapePhase::List));
     assert!(phases.contains(&ScrapePhase::Repos), "{phases:?}");
+    let issues = REPOS * ISSUES_PER_REPO;
     assert_eq!(
         totals,
-        (1, 1, 2),
+        (REPOS as i64, issues as i64, (REPOS + issues) as i64),
         "repos seen, issues upserted, messages queued"
     );
     assert_eq!(
         w.processing.len(),
-        2,
-        "the repo and its issue went to the processing queue"
+        REPOS + issues,
+        "every repo and issue went to the processing queue"
     );
     assert!(w.fetches[0].ends_with("data.json"), "{:?}", w.fetches);
     assert_eq!(
@@ -182,8 +183,8 @@ fn upstream_answers_are_what_the_decoders_accept() {
     let (status, text) = world.http("https://example.test/data.json", None);
     assert_eq!(status, 200);
     let list = contribot_core::list::parse_data_json(&text).expect("data.json");
-    assert_eq!(list.repos.len(), 1);
+    assert_eq!(list.repos.len(), REPOS);
     let (_, readme) = world.http("https://example.test/README.md", None);
     let list = contribot_core::list::parse_readme(&readme).expect("README");
-    assert_eq!(list.repos.len(), 1, "{readme}");
+    assert_eq!(list.repos.len(), REPOS, "{readme}");
 }
