@@ -37,6 +37,9 @@
 // which invokes the consumer itself with `Fetcher.queue()` (the cron with
 // `Fetcher.scheduled()`) and applies acks and retries as Queues would. The
 // CPU of an invocation is the sum of its non-idle samples (bench/inspector.mjs).
+// workerd's main thread, which runs the isolates, gets a core of its own
+// (bench/affinity.mjs); each worker's start-up warm-up is re-run, and
+// profiled on its own, after the inspector attaches.
 //
 // `--var NAME=VALUE` (repeatable) sets a worker var for the main chain, for
 // sizing experiments: `--var ISSUES_PER_INVOCATION=400` measures another
@@ -56,12 +59,14 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 
 import { REPO_ROOT, startSimulator, startStack } from "../tests/e2e/harness.mjs";
+import { pinIsolateThread, reserveIsolateCpu } from "./affinity.mjs";
 import { CRON, simVars } from "../tests/e2e/contribot.mjs";
 import {
   IsolateProfiler,
   childPids,
   connectWorker,
   processCpuNs,
+  threadCpuNs,
   profileCpu,
   round,
   summarize,
@@ -132,7 +137,7 @@ const TOKENS = {
   [PROCESSOR]: { GITHUB_TOKEN: "bench-processor-token" },
 };
 
-async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalUs, builds }) {
+async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalUs, builds, pinned }) {
   const sink = await startSinkServer();
   const bench = await benchConfigs(files, sink.url, { builds });
   // No AI daily quota (as the e2e pipeline) and no per-minute secondary
@@ -165,13 +170,17 @@ async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalU
     await bench.cleanup();
     throw error;
   }
+  // workerd runs every isolate of the stack (and D1) on its main thread.
+  const workerdPid = (await childPids("workerd"))[0] ?? null;
+  if (pinned && workerdPid) await pinIsolateThread(workerdPid, pinned);
   const inspectorUrl = await stack.mf.getInspectorURL();
   const workers = stack.names.filter((n) => n === SCRAPER || n === PROCESSOR);
   const profilers = new Map();
   for (const name of workers) {
     profilers.set(name, await new IsolateProfiler(await connectWorker(inspectorUrl, name), { intervalUs }).enable());
   }
-  for (const profiler of profilers.values()) await rewarm(profiler);
+  const warmUps = {};
+  for (const [name, profiler] of profilers) warmUps[name.replace(/^contribot-/, "")] = await rewarm(profiler, intervalUs);
   const b = {
     sim,
     stack,
@@ -179,9 +188,10 @@ async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalU
     workers,
     intervalUs,
     seqs: new Map(),
-    // workerd runs every isolate of the stack (and D1); its whole CPU is an
-    // upper bound for one isolate's, kept beside each figure as a check.
-    workerdPid: (await childPids("workerd"))[0] ?? null,
+    // The CPU of workerd's main thread, and of the whole process, are upper
+    // bounds for one isolate's, kept beside each figure as a check.
+    workerdPid,
+    warmUps,
     async first(sql, ...params) {
       return stack.db.prepare(sql).bind(...params).first();
     },
@@ -214,9 +224,12 @@ async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalU
  * the processor's first batch at 31.6 ms; re-run after it, 17.8 ms). A
  * worker that warms up at start-up (apps/processor/warm-up.mjs) exposes its
  * warm-up; running it again here restores what a deployed isolate has after
- * its start-up. Runs outside any profile, as start-up does.
+ * its start-up. Outside every invocation's profile, as start-up is; profiled
+ * on its own, since Workers give start-up 1 s of CPU. Returns its CPU, ms
+ * (null for a worker without a warm-up).
  */
-async function rewarm(profiler) {
+async function rewarm(profiler, intervalUs) {
+  await profiler.start();
   const { result, exceptionDetails } = await profiler.session.send("Runtime.evaluate", {
     expression: "globalThis.__contribotWarmUp ? globalThis.__contribotWarmUp.run().then((s) => s.status) : 'none'",
     awaitPromise: true,
@@ -226,6 +239,8 @@ async function rewarm(profiler) {
   if (exceptionDetails || !["done", "none"].includes(status)) {
     throw new Error(`${profiler.session.title}: warm-up after attaching did not finish: ${JSON.stringify(exceptionDetails ?? result)}`);
   }
+  const cpu = profileCpu(await profiler.stop(), { minPeriodUs: intervalUs, maxPeriodUs: 4 * intervalUs });
+  return status === "none" ? null : round(cpu.cpu_us / 1000);
 }
 
 /**
@@ -241,6 +256,7 @@ async function measure(b, worker, run) {
   const before = await b.sim.control("/_sim/counters");
   await profiler.start();
   const processBefore = b.workerdPid && (await processCpuNs(b.workerdPid));
+  const threadBefore = b.workerdPid && (await threadCpuNs(b.workerdPid));
   const t0 = performance.now();
   let result;
   let error;
@@ -251,6 +267,7 @@ async function measure(b, worker, run) {
   }
   const wallMs = performance.now() - t0;
   const processAfter = b.workerdPid && (await processCpuNs(b.workerdPid));
+  const threadAfter = b.workerdPid && (await threadCpuNs(b.workerdPid));
   const profile = await profiler.stop();
   const after = await b.sim.control("/_sim/counters");
   const heap = await profiler.session.send("Runtime.getHeapUsage");
@@ -272,8 +289,12 @@ async function measure(b, worker, run) {
     gc_ms: round(cpu.gc_us / 1000),
     waiting_ms: round(cpu.gap_us / 1000),
     period_us: cpu.period_us,
+    // V8's sampler fell behind (its median gap is at the bound): few samples,
+    // each counted at most 1.5 bounded periods, so the figure is a floor.
+    sparse: cpu.period_us >= 4 * b.intervalUs,
     samples: cpu.samples,
     workerd_cpu_ms: processBefore && processAfter ? round((processAfter - processBefore) / 1e6) : null,
+    workerd_thread_cpu_ms: threadBefore && threadAfter ? round((threadAfter - threadBefore) / 1e6) : null,
     graphql: route(after, "graphql") - route(before, "graphql"),
     list_fetches: route(after, "raw") - route(before, "raw"),
     requests: after.requests_total - before.requests_total,
@@ -339,7 +360,9 @@ function aggregate(name, invocations, { top, listSeparately = false }) {
         waiting_ms: i.waiting_ms,
         samples: i.samples,
         period_us: i.period_us,
+        sparse: i.sparse,
         workerd_cpu_ms: i.workerd_cpu_ms,
+        workerd_thread_cpu_ms: i.workerd_thread_cpu_ms,
         graphql: i.graphql,
         list_fetches: i.list_fetches,
         requests: i.requests,
@@ -365,6 +388,7 @@ function describe(inv, top) {
     gc_ms: inv.gc_ms,
     waiting_ms: inv.waiting_ms,
     workerd_cpu_ms: inv.workerd_cpu_ms,
+    workerd_thread_cpu_ms: inv.workerd_thread_cpu_ms,
     graphql: inv.graphql,
     list_fetches: inv.list_fetches,
     top_frames: topFrames(inv.frames, top),
@@ -379,6 +403,7 @@ async function mainChain(opts, chosen, results) {
     vars: { AI_BACKEND: "binding", ...opts.vars },
     intervalUs: opts.intervalUs,
     builds: opts.builds,
+    pinned: opts.pinned,
   });
   try {
     const truth = await b.sim.control("/_sim/truth");
@@ -401,6 +426,7 @@ async function mainChain(opts, chosen, results) {
     }
     if (opts.scenarios.includes("api")) Object.assign(results, await apiReads(b, opts));
     results.memory_222 = await memory(b);
+    results.warm_up_cpu_ms = b.warmUps;
   } finally {
     await b.close();
   }
@@ -447,6 +473,7 @@ async function scaleRun(opts, results) {
     drop: ["contribot-processing"],
     intervalUs: opts.intervalUs,
     builds: opts.builds,
+    pinned: opts.pinned,
   });
   try {
     const { invocations, run } = await runScenario(b, "scale", opts);
@@ -525,14 +552,14 @@ function table(results, top) {
   const row = (...cols) => lines.push(cols.map((c, i) => String(c).padEnd([12, 11, 7, 10, 10, 10, 0][i] ?? 0)).join(" "));
   row("scenario", "worker", "count", "max ms", "p95 ms", "mean ms", "busiest invocation");
   for (const [scenario, r] of Object.entries(results)) {
-    if (!r || typeof r !== "object" || scenario.startsWith("memory")) continue;
+    if (!r || typeof r !== "object" || scenario.startsWith("memory") || scenario.startsWith("warm_up")) continue;
     for (const worker of ["scraper", "processor"]) {
       const w = r[worker];
       if (!w) continue;
       const c = w.cpu_ms;
       row(scenario, worker, c.count, c.max.toFixed(1), c.p95.toFixed(1), c.mean.toFixed(1),
         `${w.busiest.trigger}: ${w.busiest.wall_ms.toFixed(0)} ms wall, ` +
-          `${w.busiest.graphql} GraphQL; workerd process ${w.busiest.workerd_cpu_ms?.toFixed(1) ?? "?"} ms CPU`);
+          `${w.busiest.graphql} GraphQL; workerd main thread ${w.busiest.workerd_thread_cpu_ms?.toFixed(1) ?? "?"} ms, process ${w.busiest.workerd_cpu_ms?.toFixed(1) ?? "?"} ms CPU`);
       if (w.list_invocation) {
         row("", "  list", 1, w.list_invocation.cpu_ms.toFixed(1), "", "", `${w.list_invocation.trigger} (the invocation that fetched the list; not in the row above)`);
       }
@@ -540,7 +567,7 @@ function table(results, top) {
   }
   lines.push("");
   for (const [scenario, r] of Object.entries(results)) {
-    if (!r || typeof r !== "object" || scenario.startsWith("memory")) continue;
+    if (!r || typeof r !== "object" || scenario.startsWith("memory") || scenario.startsWith("warm_up")) continue;
     for (const worker of ["scraper", "processor"]) {
       const w = r[worker];
       if (!w) continue;
@@ -550,6 +577,9 @@ function table(results, top) {
         for (const f of inv.top_frames) lines.push(`  ${f.self_ms.toFixed(2).padStart(8)} ms  ${f.name}`);
       }
     }
+  }
+  for (const [worker, ms] of Object.entries(results.warm_up_cpu_ms ?? {})) {
+    if (ms !== null) lines.push(`start-up warm-up ${worker}: ${ms.toFixed(1)} ms CPU`);
   }
   for (const key of ["memory_222", "memory_scale"]) {
     if (!results[key]) continue;
@@ -582,6 +612,9 @@ async function writeOutputs(opts, doc) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  // Before any child starts: they inherit this process's CPUs.
+  opts.pinned = await reserveIsolateCpu();
+  if (!opts.pinned) log("isolate thread not pinned (one CPU, or no taskset): figures include time it was preempted");
   const build = await buildFacts(opts.builds);
   for (const [worker, facts] of Object.entries(build)) {
     if (!facts.names) log(`${worker}: index_bg.wasm has no name section; frames will be unnamed (build with \`cargo xtask build --profiling\`)`);
@@ -597,7 +630,11 @@ async function main() {
       `sampling every ${opts.intervalUs} µs, non-idle samples summed); the bench driver is the queue: it invokes ` +
       "each consumer with Fetcher.queue() one batch at a time and the cron with Fetcher.scheduled(); a worker's " +
       "start-up warm-up (apps/processor/warm-up.mjs) is run again after the inspector attaches, outside any profile, " +
-      "since attaching drops the code compiled before it",
+      "since attaching drops the code compiled before it; " +
+      (opts.pinned
+        ? `workerd's main thread, which runs the isolates, has CPU ${opts.pinned.isolateCpu} to itself (everything else on ${opts.pinned.others})`
+        : "workerd's main thread is not pinned to a core of its own"),
+    pinned: opts.pinned ? { isolate_cpu: opts.pinned.isolateCpu, others: opts.pinned.others } : null,
     interval_us: opts.intervalUs,
     seed: 42,
     build,

@@ -295,6 +295,13 @@ export async function processCpuNs(pid) {
   }
 }
 
+/** CPU time of one thread (`tid`) of `pid`, ns (schedstat), or null. */
+export async function threadCpuNs(pid, tid = pid) {
+  const { readFile } = await import("node:fs/promises");
+  const text = await readFile(`/proc/${pid}/task/${tid}/schedstat`, "utf8").catch(() => null);
+  return text === null ? null : Number(text.split(" ")[0]);
+}
+
 /** The pids of this process's children named `name` (e.g. workerd). */
 export async function childPids(name) {
   const { readdir, readFile } = await import("node:fs/promises");

@@ -378,6 +378,7 @@ pub(super) fn section(w: &mut String, cpu: &Value, root: &Path) {
         "scraper",
         &cpu_values(cpu, "scale", "scraper", Include::List),
     );
+    sparse(w, cpu);
     cold(w, cpu);
     busiest(w, cpu);
     scale_notes(w, cpu, &scale_label);
@@ -441,8 +442,8 @@ fn method(w: &mut String, cpu: &Value) {
          compiled before it, so each worker's start-up warm-up (`apps/*/warm-up.mjs`: the \
          processor one batch, the scraper one whole run, through their handlers against \
          in-memory stand-ins) is run again after \
-         attaching, outside any profile, as a deployed isolate has run it at start-up. \
-         Invocations run on this shared machine, not Cloudflare's; the busiest \
+         attaching, outside every invocation's profile, as a deployed isolate has run it at \
+         start-up. Invocations run on this shared machine, not Cloudflare's: {} The busiest \
          profiles are in `target/bench/cpu/*.cpuprofile` (Chrome DevTools opens them).\n",
         if names {
             ", which keep the wasm `name` section: worker-build runs wasm-opt with \
@@ -453,7 +454,24 @@ fn method(w: &mut String, cpu: &Value) {
              `cargo xtask build --profiling` checks for it"
         },
         f(cpu, &["interval_us"]),
+        pinning(cpu),
     );
+}
+
+/// How the bench kept other work off the isolate's thread.
+fn pinning(cpu: &Value) -> String {
+    match cpu["pinned"]["isolate_cpu"].as_u64() {
+        Some(core) => format!(
+            "workerd's main thread, which runs every isolate, had CPU {core} to itself \
+             (`taskset`; the simulator, the driver and V8's background compiler and GC ran on \
+             CPU {}), since a sample taken after the isolate's thread was preempted counts \
+             the time it waited.",
+            cpu["pinned"]["others"].as_str().unwrap_or("?")
+        ),
+        None => "workerd's main thread was **not** pinned to a core of its own (one CPU, or \
+                 no `taskset`), so these figures include time it was preempted."
+            .into(),
+    }
 }
 
 fn row(w: &mut String, run: &str, worker: &str, values: &[f64]) {
@@ -492,12 +510,66 @@ fn cold(w: &mut String, cpu: &Value) {
         "\nThe first invocations of a fresh isolate also pay for compiling what they run (V8 \
          compiles a wasm function on its first call, and runs it unoptimised until it is hot); \
          a twice-daily cron is likely to meet fresh isolates on Cloudflare too, so they count. \
-         Both workers compile their handlers at start-up instead (their warm-ups, above), \
-         outside the per-invocation budget; a real step's larger work still finds code the \
-         one-repo warm-up did not reach, or not yet optimised. \
-         First three invocations of each isolate in the full run: {}.",
-        parts.join("; ")
+         Both workers run their handlers at start-up instead (their warm-ups, above), \
+         outside the per-invocation budget (Workers allow start-up 1 s of CPU), so V8 has \
+         compiled that code, and optimised the scraper's per-repo and per-issue paths over \
+         the warm-up world's 50 repos. \
+         First three invocations of each isolate in the full run: {}.{}",
+        parts.join("; "),
+        warm_up_cpu(cpu)
     );
+}
+
+/// How many profiles of the snapshot runs V8's sampler fell behind in.
+fn sparse(w: &mut String, cpu: &Value) {
+    let mut parts = Vec::new();
+    for worker in Worker::ALL {
+        let invocations: Vec<&Value> = SNAPSHOT_RUNS
+            .iter()
+            .filter_map(|run| cpu["results"][run][worker.name()]["invocations"].as_array())
+            .flatten()
+            .collect();
+        let sparse = invocations
+            .iter()
+            .filter(|i| i["sparse"].as_bool().unwrap_or(false))
+            .count();
+        if !invocations.is_empty() {
+            parts.push(format!(
+                "{} {sparse} of {}",
+                worker.name(),
+                invocations.len()
+            ));
+        }
+    }
+    if parts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "\nProfiles in which V8's sampler fell behind (its median gap between samples at \
+         the bound of 4 intervals: few samples, so that invocation's figure is a floor), in \
+         the three snapshot runs: {}.",
+        parts.join(", ")
+    );
+}
+
+/// The warm-ups' own CPU, profiled when the bench re-ran them.
+fn warm_up_cpu(cpu: &Value) -> String {
+    let parts: Vec<String> = Worker::ALL
+        .iter()
+        .filter_map(|wk| {
+            let ms = cpu["results"]["warm_up_cpu_ms"][wk.name()].as_f64()?;
+            Some(format!("{} {ms:.1} ms", wk.name()))
+        })
+        .collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!(
+        " The warm-ups themselves, profiled when the bench re-ran them: {} of CPU (of \
+         start-up's 1 s).",
+        parts.join(", ")
+    )
 }
 
 /// CPU of the first `n` invocations of `worker`'s isolate in `run`, in order.
@@ -696,6 +768,27 @@ mod tests {
         assert!(!within(pair));
         assert!(within((Some(9.9), None)));
         assert!(!within((None, None)));
+    }
+
+    #[test]
+    fn the_method_says_how_the_isolate_thread_was_pinned_and_which_profiles_were_sparse() {
+        let mut d = doc();
+        d["pinned"] = json!({"isolate_cpu": 1, "others": "0"});
+        d["results"]["full"]["processor"]["invocations"][1]["sparse"] = json!(true);
+        d["results"]["warm_up_cpu_ms"] = json!({"scraper": 35.2, "processor": null});
+        let mut md = String::new();
+        section(&mut md, &d, Path::new("/nonexistent"));
+        assert!(md.contains("had CPU 1 to itself"), "{md}");
+        assert!(md.contains("CPU 0), since"), "{md}");
+        assert!(
+            md.contains("in the three snapshot runs: scraper 0 of 4, processor 1 of 3."),
+            "{md}"
+        );
+        assert!(md.contains("re-ran them: scraper 35.2 ms of CPU"), "{md}");
+        let mut md = String::new();
+        section(&mut md, &doc(), Path::new("/nonexistent"));
+        assert!(md.contains("was **not** pinned"), "{md}");
+        assert!(!md.contains("re-ran them"), "{md}");
     }
 
     #[test]
