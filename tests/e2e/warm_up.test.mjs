@@ -90,14 +90,14 @@ test("at start-up the scraper ran one whole run through its handlers (cron, list
   assert.ok(continuations.length >= 3, JSON.stringify(state.invocations));
   assert.equal(continuations.at(-1).outcome, "run completed", JSON.stringify(state.invocations));
   assert.ok(continuations.slice(0, -1).every((s) => s.continued), JSON.stringify(state.invocations));
-  // The world (contribot_core::warm_up): 50 new repos, one whole query's
+  // The world (contribot_core::warm_up): 100 new repos, two whole queries'
   // worth, with 3 new issues each.
   const total = (k) => continuations.reduce((n, s) => n + s[k], 0);
-  assert.equal(total("repos_seen"), 50);
-  assert.equal(total("issues_upserted"), 150);
-  assert.equal(total("messages_queued"), 200);
-  assert.equal(total("github_requests"), 2, "data.json and one GraphQL query");
-  assert.equal(state.processing_messages, 200);
+  assert.equal(total("repos_seen"), 100);
+  assert.equal(total("issues_upserted"), 300);
+  assert.equal(total("messages_queued"), 400);
+  assert.equal(total("github_requests"), 3, "data.json and two GraphQL queries");
+  assert.equal(state.processing_messages, 400);
   assert.deepEqual(await evaluate(SCRAPER, REPLACED), []);
   await assertNothingLeft();
 });

@@ -9,9 +9,9 @@
 //! so the JS side holds no SQL, row shape or answer format, and a drift here
 //! fails the native test that drives a whole run through it.
 //!
-//! The world is [`REPOS`] new listed repos, `warm/up-0` …, each with
+//! The world is [`REPOS`] new listed repos, `warm/up-000` …, each with
 //! [`ISSUES_PER_REPO`] open labelled issues that no run has seen: a run over
-//! it goes cron → list → one repos step (one whole query) → drain → done,
+//! it goes cron → list → two repos steps (a whole query each) → drain → done,
 //! touching every phase's code. A world that size runs each per-repo and
 //! per-issue path often enough for V8 to optimise it (wasm's dynamic tiering
 //! and JS's) before the first real invocation, which otherwise pays for
@@ -25,14 +25,14 @@ use crate::store::{self, OutboxRow};
 
 pub const OWNER: &str = "warm";
 pub const LABEL: &str = "good first issue";
-/// Repos in the list: one whole GraphQL query's worth.
-pub const REPOS: usize = crate::github::MAX_REPOS_PER_QUERY;
+/// Repos in the list: two whole GraphQL queries' worth.
+pub const REPOS: usize = 2 * crate::github::MAX_REPOS_PER_QUERY;
 /// Open labelled issues per repo.
 pub const ISSUES_PER_REPO: usize = 3;
 
-/// The name of the `i`th repo (`up-0` …).
+/// The name of the `i`th repo (`up-000` …: names sort as their numbers).
 pub fn repo_name(i: usize) -> String {
-    format!("up-{i}")
+    format!("up-{i:03}")
 }
 const HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -82,10 +82,14 @@ impl World {
         } else if is(store::data_source("")) {
             vec![json!({"id": param(0), "last_good_hash": null})]
         } else if sql == step_read(0) {
-            // The first step (after nothing) finds the repos; the next, none.
-            let first = param(0).as_str() == Some("");
+            // The next `limit` repos after (owner, name), as the store orders them.
+            let after = (param(0), param(1));
             let limit = param(2).as_f64().unwrap_or(0.0) as usize;
-            packed(if first { repo_rows(limit) } else { vec![] })
+            let (owner, name) = (
+                after.0.as_str().unwrap_or(""),
+                after.1.as_str().unwrap_or(""),
+            );
+            packed(repo_rows(owner, name, limit))
         } else if sql == step_read(1) {
             packed(vec![]) // new repos: no issue hashes stored
         } else if sql == store::outbox(0).sql {
@@ -193,11 +197,13 @@ fn packed(rows: Vec<Value>) -> Vec<Value> {
     vec![json!({ PACKED_COLUMN: Value::from(rows).to_string() })]
 }
 
-/// The first `limit` repos as a step reads them (store's
-/// `REPO_ROW_COLUMNS` order); ids from 1.
-fn repo_rows(limit: usize) -> Vec<Value> {
+/// The first `limit` repos after `(owner, name)` as a step reads them
+/// (store's `REPO_ROW_COLUMNS` order); ids from 1.
+fn repo_rows(owner: &str, name: &str, limit: usize) -> Vec<Value> {
     let labels = json!([LABEL]).to_string();
-    (0..REPOS.min(limit))
+    (0..REPOS)
+        .filter(|&i| (OWNER, repo_name(i).as_str()) > (owner, name))
+        .take(limit)
         .map(|i| {
             json!([
                 i + 1,
