@@ -621,33 +621,84 @@ pub struct RepoWrite {
     pub priority: i64,
 }
 
-/// Write a repo's scraped state; it becomes `pending` only when its content
-/// hash changed.
+/// Repo rows per state update (one JSON parameter each).
+pub const REPOS_PER_UPDATE: usize = 500;
+
+/// Write a repo's scraped state: [`update_repos_state`] of one.
 pub fn update_repo_state(r: &RepoWrite, now_ms: i64) -> Statement {
-    Statement::new(
-        "UPDATE repos SET name_with_owner = ?2, description = ?3, primary_language = ?4, stars = ?5, \
-           is_archived = ?6, pushed_at = ?7, upstream_status = 'ok', label_status = ?8, \
-           resolved_label = ?9, label_checked_at = ?13, state_hash = ?10, \
-           processing_status = CASE WHEN content_hash IS NOT ?11 THEN 'pending' ELSE processing_status END, \
-           attempts = CASE WHEN content_hash IS NOT ?11 THEN 0 ELSE attempts END, \
-           content_hash = ?11, priority = ?12, updated_at = ?13 \
-         WHERE id = ?1 AND (state_hash IS NOT ?10 OR label_status IS NOT ?8)",
-        vec![
-            r.id.into(),
-            r.name_with_owner.clone().into(),
-            r.description.clone().into(),
-            r.primary_language.clone().into(),
-            r.stars.into(),
-            r.is_archived.into(),
-            r.pushed_at.clone().into(),
-            r.label_status.clone().into(),
-            r.resolved_label.clone().into(),
-            r.state_hash.0.clone().into(),
-            r.content_hash.0.clone().into(),
-            r.priority.into(),
-            now_ms.into(),
-        ],
-    )
+    update_repos_state(std::slice::from_ref(r), now_ms)
+        .pop()
+        .expect("one row makes one statement")
+}
+
+/// Write repos' scraped state, many rows per statement (one JSON parameter,
+/// as [`upsert_issues`], so a step's repos cross to D1 as one string). A
+/// repo is rewritten only when its state hash or label status changed, and
+/// becomes `pending` only when its content hash changed.
+pub fn update_repos_state(rows: &[RepoWrite], now_ms: i64) -> Vec<Statement> {
+    const COLUMNS: [&str; 12] = [
+        "id",
+        "name_with_owner",
+        "description",
+        "primary_language",
+        "stars",
+        "is_archived",
+        "pushed_at",
+        "label_status",
+        "resolved_label",
+        "state_hash",
+        "content_hash",
+        "priority",
+    ];
+    let fields: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("json_extract(value, '$[{i}]') AS {c}"))
+        .collect();
+    let sql = format!(
+        "WITH w AS (SELECT {} FROM json_each(?1)) \
+         UPDATE repos SET name_with_owner = w.name_with_owner, description = w.description, \
+           primary_language = w.primary_language, stars = w.stars, is_archived = w.is_archived, \
+           pushed_at = w.pushed_at, upstream_status = 'ok', label_status = w.label_status, \
+           resolved_label = w.resolved_label, label_checked_at = ?2, state_hash = w.state_hash, \
+           processing_status = CASE WHEN repos.content_hash IS NOT w.content_hash \
+                                    THEN 'pending' ELSE repos.processing_status END, \
+           attempts = CASE WHEN repos.content_hash IS NOT w.content_hash THEN 0 ELSE repos.attempts END, \
+           content_hash = w.content_hash, priority = w.priority, updated_at = ?2 \
+         FROM w WHERE repos.id = w.id \
+           AND (repos.state_hash IS NOT w.state_hash OR repos.label_status IS NOT w.label_status)",
+        fields.join(", ")
+    );
+    rows.chunks(REPOS_PER_UPDATE)
+        .map(|chunk| {
+            let values: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|r| {
+                    serde_json::json!([
+                        r.id,
+                        r.name_with_owner,
+                        r.description,
+                        r.primary_language,
+                        r.stars,
+                        i64::from(r.is_archived),
+                        r.pushed_at,
+                        r.label_status,
+                        r.resolved_label,
+                        r.state_hash.0,
+                        r.content_hash.0,
+                        r.priority,
+                    ])
+                })
+                .collect();
+            Statement::new(
+                sql.clone(),
+                vec![
+                    serde_json::Value::from(values).to_string().into(),
+                    now_ms.into(),
+                ],
+            )
+        })
+        .collect()
 }
 
 /// A repo GitHub no longer has (NOT_FOUND).

@@ -13,7 +13,7 @@ use contribot_core::hash::{self, IssueHashInput, RepoHashInput};
 use contribot_core::list::{ListedRepo, ParsedList};
 use contribot_core::scrape::{plan_list_sync, plan_step, RepoWork, StepPlan, WorkStatus};
 use contribot_core::slug::RepoSlug;
-use contribot_core::sql::{decode_packed, decode_rows, Statement, MAX_BOUND_PARAMS};
+use contribot_core::sql::{decode_packed, decode_rows, SqlValue, Statement, MAX_BOUND_PARAMS};
 use contribot_core::store::{
     self, AttemptsRow, InvocationRecord, IssueHashRow, IssueWrite, ListedRow, ListedWrite,
     OutboxRow, RepoRow, RepoWrite, RunCounters, RunProgress, RunRow, SourceRow,
@@ -1158,6 +1158,40 @@ fn update_repo_state_writes_only_when_the_state_hash_differs() {
 }
 
 #[test]
+fn a_step_s_repos_are_written_in_one_statement_and_only_the_changed_ones() {
+    let conn = migrated();
+    seed_listed(&conn, &many_listed(3));
+    let ids: Vec<i64> = (0..3)
+        .map(|i| id_of(&conn, &format!("owner{i:03}"), &format!("repo-{i}")))
+        .collect();
+    let first: Vec<RepoWrite> = ids
+        .iter()
+        .map(|&id| repo_write(id, "A tidy crate", 10, Some(LABEL)))
+        .collect();
+    let statements = store::update_repos_state(&first, NOW);
+    assert_eq!(statements.len(), 1, "one JSON parameter for the step");
+    assert_eq!(written(&conn, &statements), 3);
+    conn.execute_batch("UPDATE repos SET processing_status = 'completed'")
+        .unwrap();
+    // Unchanged, starred (state only) and described (content): two written,
+    // one of them pending again.
+    let second = vec![
+        first[0].clone(),
+        repo_write(ids[1], "A tidy crate", 11, Some(LABEL)),
+        repo_write(ids[2], "A tidier crate", 10, Some(LABEL)),
+    ];
+    assert_eq!(
+        written(&conn, &store::update_repos_state(&second, NOW + DAY)),
+        2
+    );
+    assert_eq!(repo_column(&conn, ids[0], "updated_at"), NOW);
+    assert_eq!(repo_column(&conn, ids[1], "stars"), 11);
+    assert_eq!(repo_column(&conn, ids[1], "processing_status"), "completed");
+    assert_eq!(repo_column(&conn, ids[2], "processing_status"), "pending");
+    assert!(store::update_repos_state(&[], NOW).is_empty());
+}
+
+#[test]
 fn star_change_rewrites_the_row_without_requeueing_it() {
     let conn = migrated();
     seed_listed(&conn, &many_listed(1));
@@ -2073,8 +2107,11 @@ fn label_not_found_records_it_and_sweeps_nothing() {
     assert_eq!(plan.statements.len(), 1, "only the repo's new label status");
     assert!(plan.statements[0]
         .sql
-        .starts_with("UPDATE repos SET name_with_owner"));
-    assert!(plan.statements[0].params.contains(&"not_found".into()));
+        .contains("UPDATE repos SET name_with_owner"));
+    let SqlValue::Text(rows) = &plan.statements[0].params[0] else {
+        panic!("the repos' JSON: {:?}", plan.statements[0].params);
+    };
+    assert!(rows.contains("\"not_found\""), "{rows}");
 }
 
 #[test]

@@ -80,6 +80,7 @@ pub fn plan_step(
         issues_upserted: 0,
         issues_closed: 0,
     };
+    let mut repo_writes: Vec<RepoWrite> = Vec::new();
     let mut issue_writes: Vec<IssueWrite> = Vec::new();
     let mut blocked = false;
     for w in work {
@@ -98,6 +99,7 @@ pub fn plan_step(
                 if let Some(state) = &w.state {
                     plan_complete(
                         &mut plan,
+                        &mut repo_writes,
                         &mut issue_writes,
                         w,
                         state,
@@ -112,6 +114,9 @@ pub fn plan_step(
             plan.done += 1;
         }
     }
+    plan.repos_changed = repo_writes.len() as i64;
+    plan.statements
+        .extend(store::update_repos_state(&repo_writes, now_ms));
     plan.issues_upserted = issue_writes.len() as i64;
     plan.statements
         .extend(store::upsert_issues(&issue_writes, now_ms));
@@ -121,6 +126,7 @@ pub fn plan_step(
 /// A repo answered whole: its row rewrite, its issues' diff, the sweep.
 fn plan_complete(
     plan: &mut StepPlan,
+    repo_writes: &mut Vec<RepoWrite>,
     issue_writes: &mut Vec<IssueWrite>,
     w: &RepoWork,
     state: &RepoState,
@@ -132,11 +138,7 @@ fn plan_complete(
         .resolution
         .as_ref()
         .and_then(|r| r.label().map(str::to_string));
-    if let Some(write) = repo_write(w, state, found.as_deref(), now_ms) {
-        plan.repos_changed += 1;
-        plan.statements
-            .push(store::update_repo_state(&write, now_ms));
-    }
+    repo_writes.extend(repo_write(w, state, found.as_deref(), now_ms));
     if found.is_none() {
         plan.repos_skipped += 1;
         return;

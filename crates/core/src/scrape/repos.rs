@@ -420,7 +420,7 @@ async fn step<P: Platform>(
     let rounds = query_rounds(p, ctx, &mut work).await?;
     carry_deferred(&mut work, ctx.cursor.retry.len());
     let now = p.now_ms();
-    let plan = plan_step(&work, &known, now, ctx.cfg.inactive_after_days);
+    let mut plan = plan_step(&work, &known, now, ctx.cfg.inactive_after_days);
     log_repo_outcomes(ctx, &work, now);
     let settled = settle_failures(&work, &ctx.cursor.retry, pass, now);
     ctx.bump(|c| {
@@ -437,7 +437,7 @@ async fn step<P: Platform>(
         ctx.cursor.position += plan.done as u32;
     }
     ctx.cursor.retry = settled.retry;
-    statements.extend(plan.statements.iter().cloned());
+    statements.append(&mut plan.statements);
     statements.extend(settled.statements);
     let flow = rounds_flow(ctx, rounds, &plan, work.len(), pass);
     statements.push(ctx.progress());
