@@ -6,7 +6,7 @@
 // per-invocation CPU budget. See warm-up-kit.mjs for why and how.
 //
 // D1 and upstream are answered by the warm-up world in the wasm
-// (contribot_core::warm_up): 50 new listed repos with 3 new issues each. This
+// (contribot_core::warm_up): 100 new listed repos with 3 new issues each. This
 // file holds no SQL, row shape or answer format.
 import Scraper, { WarmUpWorld } from "../index.js";
 import { CTX, D1Database, R2Bucket, WorkerQueue, batchOf, delivery, restore, warmUp } from "./warm-up-kit.mjs";

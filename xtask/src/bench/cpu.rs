@@ -513,7 +513,7 @@ fn cold(w: &mut String, cpu: &Value) {
          Both workers run their handlers at start-up instead (their warm-ups, above), \
          outside the per-invocation budget (Workers allow start-up 1 s of CPU), so V8 has \
          compiled that code, and optimised the scraper's per-repo and per-issue paths over \
-         the warm-up world's 50 repos. \
+         the warm-up world's 100 repos. \
          First three invocations of each isolate in the full run: {}.{}",
         parts.join("; "),
         warm_up_cpu(cpu)
