@@ -8,8 +8,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
 use contribot_core::admin::enqueue::{
     self, insert_manual_repos, manual_content_hash, InsertedRow, DEFAULT_MANUAL_LABEL,
@@ -34,23 +32,11 @@ use contribot_core::sql::{decode_rows, Statement, MAX_BOUND_PARAMS};
 use contribot_core::store::{self, OutboxRow};
 use rusqlite::Connection;
 use serde_json::{json, Value};
-use support::{migrated, run, scalar, select};
+use support::{block_on, migrated, run, scalar, select};
 
 const NOW: i64 = 1_750_000_000_000;
 
 // ------------------------------------------------------------------ harness
-
-/// Run a future whose every await is ready at once (SQLite and the
-/// recording queue never wait).
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 
 /// D1 on SQLite, and a processing queue that records each `send_batch`
 /// (and can be told to fail the n-th one).

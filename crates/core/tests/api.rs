@@ -4,6 +4,7 @@
 //! The contract (docs/openapi.yaml) is checked against the routes and
 //! parameters the core serves.
 
+#[allow(dead_code)]
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +17,7 @@ use contribot_core::api::{
 use contribot_core::sql::{SqlValue, Statement};
 use rusqlite::Connection;
 use serde_json::Value;
-use support::{migrated, run, try_run};
+use support::{block_on, migrated, run, try_run};
 
 const NOW: i64 = 1_750_000_000_000;
 const SOURCE: &str = "awesome-for-beginners";
@@ -114,25 +115,6 @@ impl ApiBackend for Edge {
             return Err("D1_ERROR: network connection lost".into());
         }
         try_run(&self.conn, statements).map(|r| r.rows)
-    }
-}
-
-/// Drive a future that never waits on anything outside it (the edge's
-/// methods complete at once).
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
-    fn noop(_: *const ()) {}
-    fn clone(p: *const ()) -> RawWaker {
-        RawWaker::new(p, &VTABLE)
-    }
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
-    let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
-            return out;
-        }
     }
 }
 

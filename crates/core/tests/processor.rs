@@ -7,8 +7,6 @@
 mod support;
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
 use contribot_core::budget::Budget;
 use contribot_core::github::{GithubAuth, HttpRequest, HttpResponse};
@@ -23,22 +21,12 @@ use contribot_core::sql::{decode_packed, Statement};
 use contribot_core::store;
 use rusqlite::Connection;
 use serde_json::{json, Value};
-use support::{migrated, run, scalar, select};
+use support::{block_on, migrated, run, scalar, select};
 
 const NOW: i64 = 1_750_000_000_000;
 const MODEL: &str = "@cf/meta/llama-3.1-8b-instruct";
 
 // ------------------------------------------------------------------ harness
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 
 /// A scraper write that lands while the batch is being enriched.
 type Meanwhile = Box<dyn FnMut(&Connection)>;

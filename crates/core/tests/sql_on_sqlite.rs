@@ -4,6 +4,7 @@
 //! D1's limits (≤ 100 bound parameters, placeholders = parameters) for each
 //! statement it executes.
 
+#[allow(dead_code)]
 mod support;
 
 use contribot_core::admin;

@@ -3,8 +3,8 @@
 //! drift between the world and the store's SQL or the GraphQL decoder shows
 //! here, natively, instead of as a warm-up that quietly warms less.
 
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
+#[allow(dead_code)]
+mod support;
 
 use contribot_core::budget::Budget;
 use contribot_core::github::{GithubAuth, HttpRequest, HttpResponse};
@@ -15,18 +15,9 @@ use contribot_core::scrape::{self, ScrapeConfig, StartOutcome};
 use contribot_core::sql::{SqlValue, Statement};
 use contribot_core::warm_up::{World, ISSUES_PER_REPO, REPOS};
 use serde_json::Value;
+use support::block_on;
 
 const NOW: i64 = 1_790_000_000_000;
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 
 /// The warm-up's stand-ins, natively: D1 and upstream answer from the
 /// world (through JSON, as the JS stand-ins cross), and the queues record.

@@ -1,12 +1,26 @@
 //! A D1 stand-in for native tests: SQLite with `migrations/` applied, and a
 //! batch runner that returns rows in D1's JSON shape.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::task::{Context, Poll, Waker};
 
 use contribot_core::sql::{SqlValue, Statement, MAX_BOUND_PARAMS};
 use rusqlite::types::{Value as SqliteValue, ValueRef};
 use rusqlite::Connection;
 use serde_json::{Map, Value};
+
+/// Run a future whose every await is ready at once (the native doubles of
+/// SQLite, queues and upstream never wait).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
 
 /// An in-memory database with every migration applied in order, and
 /// foreign keys enforced as D1 enforces them.
