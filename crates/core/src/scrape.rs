@@ -66,8 +66,10 @@ pub const RECOVERY_GRACE_MS: i64 = 60 * 1000;
 /// Issues (decoded, hashed, diffed) per invocation: the CPU cost model's
 /// unit. Sized from the V8 profile of the compiled worker (BENCHMARKS.md).
 pub const DEFAULT_ISSUES_PER_INVOCATION: usize = 600;
-/// Outbox messages read, sent and marked per invocation.
-pub const DEFAULT_MESSAGES_PER_INVOCATION: usize = 500;
+/// Outbox messages read, sent and marked per invocation: sized from the V8
+/// profile of the compiled worker (a drain of 500 took 8–10 ms at +10,000
+/// repos, BENCHMARKS.md section 7).
+pub const DEFAULT_MESSAGES_PER_INVOCATION: usize = 300;
 
 /// Scraper settings, from the worker's vars.
 #[derive(Debug, Clone)]

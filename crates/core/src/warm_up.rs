@@ -42,8 +42,8 @@ pub struct World {
     now_ms: i64,
     /// The run the cron's start inserted.
     run_id: Option<String>,
-    /// The outbox was marked queued: a second read finds it empty.
-    drained: bool,
+    /// Outbox items marked queued so far: a read returns the ones after them.
+    queued: usize,
 }
 
 impl World {
@@ -52,7 +52,7 @@ impl World {
         World {
             now_ms,
             run_id: None,
-            drained: false,
+            queued: 0,
         }
     }
 
@@ -93,9 +93,20 @@ impl World {
         } else if sql == step_read(1) {
             packed(vec![]) // new repos: no issue hashes stored
         } else if sql == store::outbox(0).sql {
-            packed(if self.drained { vec![] } else { outbox_rows() })
+            let limit = param(0).as_f64().unwrap_or(0.0) as usize;
+            packed(
+                outbox_rows()
+                    .into_iter()
+                    .skip(self.queued)
+                    .take(limit)
+                    .collect(),
+            )
         } else if mark_queued().iter().any(|s| s.sql == sql) {
-            self.drained = true;
+            // `?1` is the sent items' JSON: `[[id, hash], …]`.
+            let sent = param(0)
+                .as_str()
+                .and_then(|t| serde_json::from_str::<Vec<Value>>(t).ok());
+            self.queued += sent.map_or(0, |items| items.len());
             vec![]
         } else {
             returning(sql)
