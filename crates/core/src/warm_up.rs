@@ -12,10 +12,13 @@
 //! The world is [`REPOS`] new listed repos, `warm/up-000` …, each with
 //! [`ISSUES_PER_REPO`] open labelled issues that no run has seen: a run over
 //! it goes cron → list → two repos steps (a whole query each) → drain → done,
-//! touching every phase's code. A world that size runs each per-repo and
+//! touching every phase's code. The processor's warm-up batch is the first
+//! repo and its first issue, new ([`processing`]). A world that size runs each per-repo and
 //! per-issue path often enough for V8 to optimise it (wasm's dynamic tiering
 //! and JS's) before the first real invocation, which otherwise pays for
 //! running and tiering up unoptimised code.
+
+pub mod processing;
 
 use serde_json::{json, Value};
 
@@ -44,6 +47,8 @@ pub struct World {
     run_id: Option<String>,
     /// Outbox items marked queued so far: a read returns the ones after them.
     queued: usize,
+    /// The processor's neuron reservations.
+    ledger: processing::Ledger,
 }
 
 impl World {
@@ -53,6 +58,7 @@ impl World {
             now_ms,
             run_id: None,
             queued: 0,
+            ledger: processing::Ledger::default(),
         }
     }
 
@@ -108,6 +114,8 @@ impl World {
                 .and_then(|t| serde_json::from_str::<Vec<Value>>(t).ok());
             self.queued += sent.map_or(0, |items| items.len());
             vec![]
+        } else if let Some(rows) = self.ledger.rows(sql, params) {
+            rows
         } else {
             returning(sql)
         }
@@ -136,6 +144,9 @@ impl World {
 
     fn graphql(&self, request: &Value) -> Value {
         let vars = &request["variables"];
+        if let Some(answer) = processing::enrich(vars, self.now_ms) {
+            return answer;
+        }
         let mut data = serde_json::Map::new();
         data.insert(
             "rateLimit".into(),

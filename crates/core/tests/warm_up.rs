@@ -11,9 +11,10 @@ use contribot_core::github::{GithubAuth, HttpRequest, HttpResponse};
 use contribot_core::logrec::{Level, LogBook};
 use contribot_core::messages::{QueueMessage, ScrapePhase};
 use contribot_core::platform::{Metered, Platform, QueueName};
+use contribot_core::process::{self, AiBinding, AiMode, Delivery, Pacing, ProcessConfig};
 use contribot_core::scrape::{self, ScrapeConfig, StartOutcome};
 use contribot_core::sql::{SqlValue, Statement};
-use contribot_core::warm_up::{World, ISSUES_PER_REPO, REPOS};
+use contribot_core::warm_up::{processing, World, ISSUES_PER_REPO, REPOS};
 use serde_json::Value;
 use support::block_on;
 
@@ -169,6 +170,77 @@ fn a_whole_run_goes_cron_list_repos_drain_done_in_the_world() {
         "one whole query per repos step: {:?}",
         w.fetches
     );
+}
+
+/// Workers AI as the processor's warm-up stands it in: the world answers.
+struct WorldAi {
+    calls: usize,
+}
+
+impl AiBinding for WorldAi {
+    async fn run(&mut self, _model: &str, input: &Value) -> Result<Value, String> {
+        self.calls += 1;
+        Ok(processing::ai(input))
+    }
+}
+
+#[test]
+fn the_processor_s_batch_goes_enrich_ai_validate_commit_in_the_world() {
+    let mut w = WarmUp {
+        world: World::new(NOW),
+        fetches: Vec::new(),
+        scrape: Vec::new(),
+        processing: Vec::new(),
+    };
+    let mut ai = WorldAi { calls: 0 };
+    let cfg = ProcessConfig {
+        api_base: "https://api.github.com".into(),
+        ai: AiMode::Binding {
+            model: "@cf/meta/llama-3.1-8b-instruct-fp8-fast".into(),
+        },
+        pacing: Pacing::default(),
+        ai_daily_cap: contribot_core::ai::DEFAULT_DAILY_NEURON_CAP,
+    };
+    let deliveries = processing::messages()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Delivery {
+            message_id: format!("warm-{i}"),
+            body: serde_json::to_value(m).expect("a message"),
+        })
+        .collect();
+    let mut book = LogBook::new("warm-up", "warm-up", Level::Debug);
+    let mut p = Metered::new(&mut w, Budget::new(45));
+    let report = block_on(process::process_batch(
+        &mut p,
+        &mut ai,
+        &cfg,
+        &GithubAuth::new(Some("warm-up".into())),
+        process::Invocation {
+            id: "warm-up",
+            started_at: NOW,
+            log_key: "logs/warm-up.jsonl",
+        },
+        deliveries,
+        &mut book,
+    ))
+    .expect("the batch runs");
+    // Both went the whole way, with AI and no fallback: the world's rows,
+    // Enrich answer and AI answers are what the processor accepts.
+    assert_eq!(
+        (
+            report.completed,
+            report.failed,
+            report.retried,
+            report.fallbacks
+        ),
+        (2, 0, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.ai_calls, 2, "a repo summary and an issue analysis");
+    assert_eq!(ai.calls, 2);
+    assert_eq!(report.github_requests, 1, "one Enrich query");
+    assert_eq!(w.fetches.len(), 1, "{:?}", w.fetches);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! stand-in bindings of a worker's start-up warm-up (`crates/edge/js/warm-up.mjs`).
 //! Everything crosses as JSON text: one string each way per call.
 
-use contribot_core::warm_up::World;
+use contribot_core::warm_up::{processing, World};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 
@@ -27,5 +27,16 @@ impl WarmUpWorld {
     pub fn http(&self, url: &str, body: Option<String>) -> String {
         let (status, body) = self.0.http(url, body.as_deref());
         json!({"status": status, "body": body}).to_string()
+    }
+
+    /// Workers AI's answer to `env.AI.run(model, input)`, input as JSON.
+    pub fn ai(&self, input_json: &str) -> String {
+        let input: Value = serde_json::from_str(input_json).unwrap_or_default();
+        processing::ai(&input).to_string()
+    }
+
+    /// The processor's warm-up batch: the queue bodies, `[body, …]`.
+    pub fn processing_messages(&self) -> String {
+        serde_json::to_string(&processing::messages()).unwrap_or_default()
     }
 }
