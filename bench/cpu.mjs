@@ -361,6 +361,7 @@ function aggregate(name, invocations, { top, listSeparately = false }) {
         samples: i.samples,
         period_us: i.period_us,
         sparse: i.sparse,
+        js_heap_used: i.js_heap_used,
         workerd_cpu_ms: i.workerd_cpu_ms,
         workerd_thread_cpu_ms: i.workerd_thread_cpu_ms,
         graphql: i.graphql,
