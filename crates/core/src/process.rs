@@ -241,60 +241,28 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
     let stored = decode_state(&query, &rows).map_err(|e| PlatformError::Db(e.to_string()))?;
     let verdicts = plan(&inbound, &stored, now);
 
-    let targets = enrich_targets(&verdicts);
-    let mut enriched = if targets.is_empty() {
-        Vec::new()
-    } else {
-        let req = enrich_request(cfg, auth, invocation, &targets);
-        enrich(p, &req, &targets, &mut report, log).await?
-    }
-    .into_iter();
-
+    let mut enriched = enrich_stage(p, cfg, auth, invocation, &verdicts, &mut report, log)
+        .await?
+        .into_iter();
     let mut ai = AiState::default();
     let mut settled: Vec<Settled> = Vec::with_capacity(verdicts.len());
     for (verdict, &attempts) in verdicts.into_iter().zip(&stored.attempts) {
         let work = match verdict {
-            Verdict::Settled(s) => {
-                settled.push(s);
-                continue;
-            }
-            Verdict::Work(work) => work,
-        };
-        let e = enriched.next().unwrap_or_else(no_answer);
-        let s = match triage(work, e, attempts, &cfg.ai, now) {
-            Next::Settle(s) => s,
-            Next::Summarise(task) => {
-                let answer = analyse::analyse(
-                    p,
-                    binding,
+            Verdict::Settled(s) => s,
+            Verdict::Work(work) => {
+                let e = enriched.next().unwrap_or_else(no_answer);
+                let next = triage(work, e, attempts, &cfg.ai, now);
+                let mut run = AiRun {
+                    binding: &mut *binding,
                     cfg,
                     invocation,
-                    &task.ctx,
                     attempts,
-                    &mut ai,
-                    &mut report,
-                    log,
-                )
-                .await?;
-                summarised(task, answer, attempts, now)
-            }
-            Next::Analyse(task) => {
-                let answer = analyse::analyse(
-                    p,
-                    binding,
-                    cfg,
-                    invocation,
-                    &task.input(),
-                    attempts,
-                    &mut ai,
-                    &mut report,
-                    log,
-                )
-                .await?;
-                analysed(task, answer, attempts, now)
+                    ai: &mut ai,
+                };
+                settle_next(p, &mut run, next, now, &mut report, log).await?
             }
         };
-        settled.push(s);
+        settled.push(work);
     }
 
     let mut commit = commit(&mut settled);
@@ -322,6 +290,79 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
         p.sleep(hold - spent).await;
     }
     Ok(report)
+}
+
+/// The Enrich query for the batch's work, when there is any.
+async fn enrich_stage<P: Platform>(
+    p: &mut Metered<'_, P>,
+    cfg: &ProcessConfig,
+    auth: &GithubAuth,
+    invocation: &str,
+    verdicts: &[Verdict],
+    report: &mut BatchReport,
+    log: &mut LogBook,
+) -> Result<Vec<Enriched>, PlatformError> {
+    let targets = enrich_targets(verdicts);
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let req = enrich_request(cfg, auth, invocation, &targets);
+    enrich(p, &req, &targets, report, log).await
+}
+
+/// What one item's AI call needs beside the platform.
+struct AiRun<'a, B> {
+    binding: &'a mut B,
+    cfg: &'a ProcessConfig,
+    invocation: &'a str,
+    attempts: i64,
+    ai: &'a mut AiState,
+}
+
+/// An item after triage: settled already, or summarised / analysed now.
+async fn settle_next<P: Platform, B: AiBinding>(
+    p: &mut Metered<'_, P>,
+    run: &mut AiRun<'_, B>,
+    next: Next,
+    now: i64,
+    report: &mut BatchReport,
+    log: &mut LogBook,
+) -> Result<Settled, PlatformError> {
+    let attempts = run.attempts;
+    Ok(match next {
+        Next::Settle(s) => s,
+        Next::Summarise(task) => {
+            let answer = run.call(p, &task.ctx, report, log).await?;
+            summarised(task, answer, attempts, now)
+        }
+        Next::Analyse(task) => {
+            let answer = run.call(p, &task.input(), report, log).await?;
+            analysed(task, answer, attempts, now)
+        }
+    })
+}
+
+impl<B: AiBinding> AiRun<'_, B> {
+    async fn call<P: Platform, A: analyse::Analysis>(
+        &mut self,
+        p: &mut Metered<'_, P>,
+        input: &A,
+        report: &mut BatchReport,
+        log: &mut LogBook,
+    ) -> Result<analyse::Answer<A::Output>, PlatformError> {
+        analyse::analyse(
+            p,
+            self.binding,
+            self.cfg,
+            self.invocation,
+            input,
+            self.attempts,
+            self.ai,
+            report,
+            log,
+        )
+        .await
+    }
 }
 
 // ---------------------------------------------------------------- parse

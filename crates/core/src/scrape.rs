@@ -538,38 +538,7 @@ async fn close<P: Platform>(
     let run_id = ctx.cursor.run_id.clone();
     let log_key = logrec::log_key("scraper", &run_id, now);
     ctx.cursor.seq += 1;
-    let (progress, outcome, delay) = match &flow {
-        Flow::Yield { delay_secs, reason } => (
-            RunProgress::Continuing {
-                cursor_json: serde_json::to_string(&ctx.cursor).unwrap_or_default(),
-                failure_attempts: i64::from(ctx.cursor.failures),
-            },
-            format!("continuing in {delay_secs}s: {reason}"),
-            Some(*delay_secs),
-        ),
-        Flow::Fail { reason } => {
-            ctx.log(
-                now,
-                Level::Error,
-                "run_failed",
-                fields([("reason", json!(reason))]),
-            );
-            (
-                RunProgress::Failed {
-                    error: reason.clone(),
-                },
-                format!("run failed: {reason}"),
-                None,
-            )
-        }
-        Flow::Next => (
-            RunProgress::Completed {
-                outcome: "completed".into(),
-            },
-            "run completed".to_string(),
-            None,
-        ),
-    };
+    let (progress, outcome, delay) = closing(&mut ctx, &flow, now);
     let subrequests = p.budget.used() + 1 + u32::from(delay.is_some()) + 1;
     let summary = summary_json(&ctx.counters, subrequests, delay.is_some(), now - started);
     let record = store::InvocationRecord {
@@ -635,6 +604,43 @@ async fn close<P: Platform>(
         _ => {}
     }
     Ok(report)
+}
+
+/// What the run becomes after this invocation: the progress to store, the
+/// outcome to report, and the continuation's delay when it goes on.
+fn closing(ctx: &mut Ctx<'_>, flow: &Flow, now: i64) -> (RunProgress, String, Option<u64>) {
+    match flow {
+        Flow::Yield { delay_secs, reason } => (
+            RunProgress::Continuing {
+                cursor_json: serde_json::to_string(&ctx.cursor).unwrap_or_default(),
+                failure_attempts: i64::from(ctx.cursor.failures),
+            },
+            format!("continuing in {delay_secs}s: {reason}"),
+            Some(*delay_secs),
+        ),
+        Flow::Fail { reason } => {
+            ctx.log(
+                now,
+                Level::Error,
+                "run_failed",
+                fields([("reason", json!(reason))]),
+            );
+            (
+                RunProgress::Failed {
+                    error: reason.clone(),
+                },
+                format!("run failed: {reason}"),
+                None,
+            )
+        }
+        Flow::Next => (
+            RunProgress::Completed {
+                outcome: "completed".into(),
+            },
+            "run completed".to_string(),
+            None,
+        ),
+    }
 }
 
 /// The summary line's fields.

@@ -112,7 +112,33 @@ pub(super) async fn list_phase<P: Platform>(
     let last_good = source.and_then(|s| s.last_good_hash.as_deref());
     let fetched = fetch_list(p, ctx, last_good).await?;
     let now = p.now_ms();
-    let (list, text_hash, origin) = match fetched {
+    let Some(parsed) = usable(p, ctx, fetched, &source_id, now).await? else {
+        ctx.cursor.enter_repos();
+        return Ok(Flow::Next);
+    };
+    log_list_notes(ctx, &parsed.0, now);
+    sync_list(p, ctx, &source_id, parsed, now).await?;
+    // Parsing and syncing a changed list is a whole invocation's work: the
+    // repos start in a fresh one (CPU limit).
+    Ok(Flow::Yield {
+        delay_secs: 0,
+        reason: "list synced; repos continue in a fresh invocation".into(),
+    })
+}
+
+/// A parsed list, its text's hash and where it came from.
+type Usable = (ParsedList, ContentHash, &'static str);
+
+/// The fetched list, when there is one to sync: an unchanged list is logged
+/// and skipped; an unusable one is recorded (the last good set is kept).
+async fn usable<P: Platform>(
+    p: &mut Metered<'_, P>,
+    ctx: &mut Ctx<'_>,
+    fetched: Fetched,
+    source_id: &str,
+    now: i64,
+) -> Result<Option<Usable>, PlatformError> {
+    match fetched {
         Fetched::Unchanged { bytes, origin } => {
             // Same text as the last good list: nothing to parse or write.
             ctx.log(
@@ -121,8 +147,7 @@ pub(super) async fn list_phase<P: Platform>(
                 "list_unchanged",
                 fields([("bytes", json!(bytes)), ("origin", json!(origin))]),
             );
-            ctx.cursor.enter_repos();
-            return Ok(Flow::Next);
+            Ok(None)
         }
         Fetched::Unusable { errors } => {
             // Keep the last good repo set; the run still refreshes it, but ends failed.
@@ -137,12 +162,11 @@ pub(super) async fn list_phase<P: Platform>(
                 fields([("reason", json!(reason))]),
             );
             p.db(&[
-                store::source_error(&source_id, &reason, now),
+                store::source_error(source_id, &reason, now),
                 store::note_run_error(&ctx.cursor.run_id, &reason),
             ])
             .await?;
-            ctx.cursor.enter_repos();
-            return Ok(Flow::Next);
+            Ok(None)
         }
         Fetched::Parsed {
             list,
@@ -158,9 +182,13 @@ pub(super) async fn list_phase<P: Platform>(
                     fields([("reason", json!(e)), ("used", json!(origin))]),
                 );
             }
-            (list, text_hash, origin)
+            Ok(Some((list, text_hash, origin)))
         }
-    };
+    }
+}
+
+/// The entries the parser skipped and its warnings, one log line each.
+fn log_list_notes(ctx: &mut Ctx<'_>, list: &ParsedList, now: i64) {
     for s in &list.skipped {
         ctx.log(
             now,
@@ -183,64 +211,68 @@ pub(super) async fn list_phase<P: Platform>(
     }
     let skipped = list.skipped.len() as i64;
     ctx.bump(|c| c.repos_skipped += skipped);
-    {
-        let rows = p.db(&[store::repos_of_source(&source_id)]).await?;
-        let known: Vec<store::ListedRow> = rows
-            .first()
-            .map(|r| decode_rows(r))
-            .transpose()
-            .map_err(|e| PlatformError::Db(e.to_string()))?
-            .unwrap_or_default();
-        // Only data.json can prove it arrived whole; the README may be cut
-        // short anywhere and still parse, so it never delists a repo.
-        let authority = if origin == "data.json" {
-            ListAuthority::Complete
-        } else {
-            ListAuthority::Partial
-        };
-        let mut stmts = plan_list_sync_from(&source_id, &list, &known, now, authority);
-        let (new, changed, gone) = (stmts.inserted, stmts.changed, stmts.deactivated);
-        if stmts.kept_unlisted > 0 {
-            ctx.log(
-                now,
-                Level::Warn,
-                "list_removals_deferred",
-                fields([
-                    ("origin", json!(origin)),
-                    ("repos", json!(stmts.kept_unlisted)),
-                    (
-                        "reason",
-                        json!("the README fallback cannot show it is complete; repos it omits stay active until data.json is read again"),
-                    ),
-                ]),
-            );
-        }
-        stmts
-            .statements
-            .push(store::source_good(&source_id, text_hash.as_str(), now));
-        ctx.cursor.enter_repos();
-        stmts.statements.push(ctx.progress());
-        p.db(&stmts.statements).await?;
+}
+
+/// Diff the list against the source's stored repos and write the changes,
+/// the source's good hash and the cursor (now at the repos) in one batch.
+async fn sync_list<P: Platform>(
+    p: &mut Metered<'_, P>,
+    ctx: &mut Ctx<'_>,
+    source_id: &str,
+    (list, text_hash, origin): Usable,
+    now: i64,
+) -> Result<(), PlatformError> {
+    let rows = p.db(&[store::repos_of_source(source_id)]).await?;
+    let known: Vec<store::ListedRow> = rows
+        .first()
+        .map(|r| decode_rows(r))
+        .transpose()
+        .map_err(|e| PlatformError::Db(e.to_string()))?
+        .unwrap_or_default();
+    // Only data.json can prove it arrived whole; the README may be cut
+    // short anywhere and still parse, so it never delists a repo.
+    let authority = if origin == "data.json" {
+        ListAuthority::Complete
+    } else {
+        ListAuthority::Partial
+    };
+    let mut stmts = plan_list_sync_from(source_id, &list, &known, now, authority);
+    let (new, changed, gone) = (stmts.inserted, stmts.changed, stmts.deactivated);
+    if stmts.kept_unlisted > 0 {
         ctx.log(
             now,
-            Level::Info,
-            "list_synced",
+            Level::Warn,
+            "list_removals_deferred",
             fields([
                 ("origin", json!(origin)),
-                ("repos", json!(list.repos.len())),
-                ("new", json!(new)),
-                ("changed", json!(changed)),
-                ("deactivated", json!(gone)),
-                ("skipped", json!(list.skipped.len())),
+                ("repos", json!(stmts.kept_unlisted)),
+                (
+                    "reason",
+                    json!("the README fallback cannot show it is complete; repos it omits stay active until data.json is read again"),
+                ),
             ]),
         );
     }
-    // Parsing and syncing a changed list is a whole invocation's work: the
-    // repos start in a fresh one (CPU limit).
-    Ok(Flow::Yield {
-        delay_secs: 0,
-        reason: "list synced; repos continue in a fresh invocation".into(),
-    })
+    stmts
+        .statements
+        .push(store::source_good(source_id, text_hash.as_str(), now));
+    ctx.cursor.enter_repos();
+    stmts.statements.push(ctx.progress());
+    p.db(&stmts.statements).await?;
+    ctx.log(
+        now,
+        Level::Info,
+        "list_synced",
+        fields([
+            ("origin", json!(origin)),
+            ("repos", json!(list.repos.len())),
+            ("new", json!(new)),
+            ("changed", json!(changed)),
+            ("deactivated", json!(gone)),
+            ("skipped", json!(list.skipped.len())),
+        ]),
+    );
+    Ok(())
 }
 
 /// The writes that bring D1's listed repos in line with the list.

@@ -97,16 +97,15 @@ pub fn plan_step(
             WorkStatus::Complete => {
                 plan.repos_seen += 1;
                 if let Some(state) = &w.state {
-                    plan_complete(
+                    repo_writes.extend(plan_complete(
                         &mut plan,
-                        &mut repo_writes,
                         &mut issue_writes,
                         w,
                         state,
                         &by_repo,
                         now_ms,
                         inactive_after_days,
-                    );
+                    ));
                 }
             }
         }
@@ -123,25 +122,25 @@ pub fn plan_step(
     plan
 }
 
-/// A repo answered whole: its row rewrite, its issues' diff, the sweep.
+/// A repo answered whole: its issues' diff and the sweep; returns its row
+/// rewrite, when its state or label status changed.
 fn plan_complete(
     plan: &mut StepPlan,
-    repo_writes: &mut Vec<RepoWrite>,
     issue_writes: &mut Vec<IssueWrite>,
     w: &RepoWork,
     state: &RepoState,
     by_repo: &BTreeMap<i64, Vec<&IssueHashRow>>,
     now_ms: i64,
     inactive_after_days: i64,
-) {
+) -> Option<RepoWrite> {
     let found = w
         .resolution
         .as_ref()
         .and_then(|r| r.label().map(str::to_string));
-    repo_writes.extend(repo_write(w, state, found.as_deref(), now_ms));
+    let write = repo_write(w, state, found.as_deref(), now_ms);
     if found.is_none() {
         plan.repos_skipped += 1;
-        return;
+        return write;
     }
     let stored = by_repo.get(&w.row.id).map(Vec::as_slice).unwrap_or(&[]);
     let diff = diff_issues(w, state, stored, now_ms, inactive_after_days);
@@ -152,6 +151,7 @@ fn plan_complete(
         plan.statements
             .extend(store::close_issues(w.row.id, &diff.vanished, now_ms));
     }
+    write
 }
 
 /// The repo's row rewrite, when its state or label status changed.
