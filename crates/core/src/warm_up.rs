@@ -147,18 +147,8 @@ impl World {
         if let Some(answer) = processing::enrich(vars, self.now_ms) {
             return answer;
         }
-        let mut data = serde_json::Map::new();
-        data.insert(
-            "rateLimit".into(),
-            json!({"cost": 1, "remaining": 4999, "resetAt": iso8601(self.now_ms + 3_600_000)}),
-        );
-        for i in 0.. {
-            let (Some(owner), Some(name)) = (
-                vars[format!("o{i}")].as_str(),
-                vars[format!("n{i}")].as_str(),
-            ) else {
-                break;
-            };
+        let mut data = rate_limited(self.now_ms);
+        for (i, owner, name) in aliases(vars, "o", "n") {
             let with_labels = vars[format!("wl{i}")].as_bool().unwrap_or(false);
             let with_issues = vars[format!("wi{i}")].as_bool().unwrap_or(false);
             data.insert(
@@ -203,6 +193,30 @@ impl World {
             "closedByPullRequestsReferences": {"totalCount": 0},
         })
     }
+}
+
+/// A GraphQL answer's `data`, holding its `rateLimit` so far.
+fn rate_limited(now_ms: i64) -> serde_json::Map<String, Value> {
+    let mut data = serde_json::Map::new();
+    data.insert(
+        "rateLimit".into(),
+        json!({"cost": 1, "remaining": 4999, "resetAt": iso8601(now_ms + 3_600_000)}),
+    );
+    data
+}
+
+/// The `(i, owner, name)` a query's variables alias, `{owner}0`/`{name}0` on,
+/// up to the first index either is missing at.
+fn aliases<'a>(
+    vars: &'a Value,
+    owner: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = (usize, &'a str, &'a str)> + 'a {
+    (0..).map_while(move |i| {
+        let o = vars[format!("{owner}{i}")].as_str()?;
+        let n = vars[format!("{name}{i}")].as_str()?;
+        Some((i, o, n))
+    })
 }
 
 fn start_insert() -> Statement {

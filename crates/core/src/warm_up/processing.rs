@@ -5,9 +5,9 @@
 //! answers what each prompt asks for (an issue analysis shaped by the
 //! prompt's own JSON schema, a repo summary in plain sentences).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::{repo_name, HASH, LABEL, OWNER};
+use super::{aliases, rate_limited, repo_name, HASH, LABEL, OWNER};
 use crate::ai::{CallEstimate, DailyAllowance};
 use crate::logrec::iso8601;
 use crate::messages::{QueueMessage, MESSAGE_VERSION};
@@ -105,27 +105,11 @@ pub(super) fn enrich(vars: &Value, now_ms: i64) -> Option<Value> {
         return None;
     }
     let day_ago = iso8601(now_ms - 86_400_000);
-    let mut data = Map::new();
-    data.insert(
-        "rateLimit".into(),
-        json!({"cost": 1, "remaining": 4999, "resetAt": iso8601(now_ms + 3_600_000)}),
-    );
-    for i in 0.. {
-        let (Some(owner), Some(name)) = (
-            vars[format!("ro{i}")].as_str(),
-            vars[format!("rn{i}")].as_str(),
-        ) else {
-            break;
-        };
+    let mut data = rate_limited(now_ms);
+    for (i, owner, name) in aliases(vars, "ro", "rn") {
         data.insert(format!("r{i}"), enriched_repo(owner, name));
     }
-    for i in 0.. {
-        let (Some(owner), Some(name)) = (
-            vars[format!("io{i}")].as_str(),
-            vars[format!("in{i}")].as_str(),
-        ) else {
-            break;
-        };
+    for (i, owner, name) in aliases(vars, "io", "in") {
         let number = vars[format!("inum{i}")].as_i64().unwrap_or(ISSUE);
         data.insert(
             format!("i{i}"),
