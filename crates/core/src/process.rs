@@ -247,7 +247,7 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
     let mut ai = AiState::default();
     let mut settled: Vec<Settled> = Vec::with_capacity(verdicts.len());
     for (verdict, &attempts) in verdicts.into_iter().zip(&stored.attempts) {
-        let work = match verdict {
+        let item = match verdict {
             Verdict::Settled(s) => s,
             Verdict::Work(work) => {
                 let e = enriched.next().unwrap_or_else(no_answer);
@@ -262,7 +262,7 @@ pub async fn process_batch<P: Platform, B: AiBinding>(
                 settle_next(p, &mut run, next, now, &mut report, log).await?
             }
         };
-        settled.push(work);
+        settled.push(item);
     }
 
     let mut commit = commit(&mut settled);
