@@ -1,5 +1,6 @@
 // CPU affinity for the CPU bench (bench/cpu.mjs): the thread that runs the
-// worker isolates gets a core of its own, as it has on Cloudflare.
+// worker isolates gets a core of its own, so no other process's work on this
+// machine is counted as its CPU.
 //
 // workerd runs every isolate on its main thread (its tid is its pid); V8's
 // background compiler and GC ("V8 DefaultWorker"), the upstream simulator

@@ -239,8 +239,16 @@ async function rewarm(profiler, intervalUs) {
   if (exceptionDetails || !["done", "none"].includes(status)) {
     throw new Error(`${profiler.session.title}: warm-up after attaching did not finish: ${JSON.stringify(exceptionDetails ?? result)}`);
   }
-  const cpu = profileCpu(await profiler.stop(), { minPeriodUs: intervalUs, maxPeriodUs: 4 * intervalUs });
+  const cpu = isolateCpu(await profiler.stop(), intervalUs);
   return status === "none" ? null : round(cpu.cpu_us / 1000);
+}
+
+/** A period this many requested intervals long means V8's sampler fell behind. */
+const PERIOD_BOUND = 4;
+
+/** One profile's CPU, its sampling period bounded by the requested interval. */
+function isolateCpu(profile, intervalUs) {
+  return profileCpu(profile, { minPeriodUs: intervalUs, maxPeriodUs: PERIOD_BOUND * intervalUs });
 }
 
 /**
@@ -271,7 +279,7 @@ async function measure(b, worker, run) {
   const profile = await profiler.stop();
   const after = await b.sim.control("/_sim/counters");
   const heap = await profiler.session.send("Runtime.getHeapUsage");
-  const cpu = profileCpu(profile, { minPeriodUs: b.intervalUs, maxPeriodUs: 4 * b.intervalUs });
+  const cpu = isolateCpu(profile, b.intervalUs);
   if (process.env.CPU_PROFILES_ALL) {
     // Every invocation's profile, for summing many of one kind (a debugging aid).
     await mkdir(process.env.CPU_PROFILES_ALL, { recursive: true });
@@ -291,7 +299,7 @@ async function measure(b, worker, run) {
     period_us: cpu.period_us,
     // V8's sampler fell behind (its median gap is at the bound): few samples,
     // each counted at most 1.5 bounded periods, so the figure is a floor.
-    sparse: cpu.period_us >= 4 * b.intervalUs,
+    sparse: cpu.period_us >= PERIOD_BOUND * b.intervalUs,
     samples: cpu.samples,
     workerd_cpu_ms: processBefore && processAfter ? round((processAfter - processBefore) / 1e6) : null,
     workerd_thread_cpu_ms: threadBefore && threadAfter ? round((threadAfter - threadBefore) / 1e6) : null,

@@ -282,13 +282,10 @@ export function summarize(values) {
  * each `/proc/<pid>/task/<tid>/schedstat`. `null` where that is missing.
  */
 export async function processCpuNs(pid) {
-  const { readdir, readFile } = await import("node:fs/promises");
+  const { readdir } = await import("node:fs/promises");
   try {
     let total = 0;
-    for (const tid of await readdir(`/proc/${pid}/task`)) {
-      const text = await readFile(`/proc/${pid}/task/${tid}/schedstat`, "utf8").catch(() => "0");
-      total += Number(text.split(" ")[0]) || 0;
-    }
+    for (const tid of await readdir(`/proc/${pid}/task`)) total += (await threadCpuNs(pid, tid)) ?? 0;
     return total;
   } catch {
     return null;

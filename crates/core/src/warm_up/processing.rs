@@ -49,15 +49,16 @@ impl Ledger {
     /// D1's rows for a processor statement; None when it is not one.
     pub(super) fn rows(&mut self, sql: &str, params: &[Value]) -> Option<Vec<Value>> {
         let keys = vec![String::new(); params.len().max(1)];
+        let reserve = reserve();
         if sql == store::repos_by_slug(&keys)[0].sql {
             Some(vec![repo_row()])
         } else if sql == store::issues_by_key(&keys)[0].sql {
             Some(vec![issue_row()])
-        } else if sql == reserve()[0].sql {
+        } else if sql == reserve[0].sql {
             // `?3` is the neurons asked for; the day has room for them.
             self.held += params.get(2).and_then(Value::as_f64).unwrap_or(0.0);
             Some(vec![])
-        } else if sql == reserve()[1].sql {
+        } else if sql == reserve[1].sql {
             Some(vec![json!({
                 "held": self.held, "spent": 0.0, "held_all": self.held, "exhausted_at": null,
             })])
