@@ -3,7 +3,7 @@
 //   node bench/cpu.mjs [--scenario full,unchanged,changed,api,scale] [--scale N]
 //                      [--json PATH] [--profiles DIR] [--interval-us 100]
 //                      [--top 8] [--sanity] [--quiet] [--builds DIR]
-//                      [--var NAME=VALUE]...
+//                      [--var NAME=VALUE]... [--no-clock]
 //
 // Runs apps/*/build (build them with `cargo xtask build`, or
 // `cargo xtask build --profiling` to check that they name their functions;
@@ -36,7 +36,13 @@
 // off, a bench-only sink worker hands every sent message to this process,
 // which invokes the consumer itself with `Fetcher.queue()` (the cron with
 // `Fetcher.scheduled()`) and applies acks and retries as Queues would. The
-// CPU of an invocation is the sum of its non-idle samples (bench/inspector.mjs).
+// CPU of an invocation is its isolate's CPU by the isolate clock
+// (bench/isolate-clock.mjs: perf reads the thread's CPU clock at every
+// v8::Isolate::Enter and Exit), summed inside the invocation's profile
+// window, the profiler sampling only every 5 ms meanwhile; a second pass of
+// the same runs, sampling every --interval-us, gives the frames and V8's own
+// figure (`v8_cpu_ms`). Without the clock (not root, no perf: `--no-clock`
+// forces it) the figure is the sum of the non-idle samples (bench/inspector.mjs).
 // workerd's main thread, which runs the isolates, gets a core of its own
 // (bench/affinity.mjs); each worker's start-up warm-up is re-run, and
 // profiled on its own, after the inspector attaches.
@@ -73,6 +79,7 @@ import {
   topFrames,
 } from "./inspector.mjs";
 import { QueueDriver, benchConfigs, startSinkServer } from "./queue-driver.mjs";
+import { identifyIsolate, profileWindow, startIsolateClock, windowCpu } from "./isolate-clock.mjs";
 import { changeOps } from "./scenarios.mjs";
 
 const SCRAPER = "contribot-scraper";
@@ -83,7 +90,7 @@ const log = (...a) => console.error(`[cpu ${new Date().toISOString().slice(11, 1
 
 const USAGE = `usage: node bench/cpu.mjs [--scenario full,unchanged,changed,api,scale] [--scale N]
                         [--json PATH] [--profiles DIR] [--interval-us US] [--top N] [--sanity] [--quiet] [--builds DIR]
-                        [--var NAME=VALUE]...`;
+                        [--var NAME=VALUE]... [--no-clock]`;
 
 export function parseArgs(argv) {
   const opts = {
@@ -97,6 +104,7 @@ export function parseArgs(argv) {
     quiet: false,
     builds: null,
     vars: {},
+    clock: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -112,6 +120,7 @@ export function parseArgs(argv) {
     else if (arg === "--top") opts.top = Number(value());
     else if (arg === "--sanity") opts.sanity = true;
     else if (arg === "--quiet") opts.quiet = true;
+    else if (arg === "--no-clock") opts.clock = false;
     else if (arg === "--builds") opts.builds = path.resolve(value());
     else if (arg === "--var") {
       const [name, ...rest] = value().split("=");
@@ -137,7 +146,14 @@ const TOKENS = {
   [PROCESSOR]: { GITHUB_TOKEN: "bench-processor-token" },
 };
 
-async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalUs, builds, pinned }) {
+/**
+ * While the isolate clock measures, V8's profiler samples this seldom: it
+ * only marks each invocation's window and whose isolate is whose, and its
+ * sampling would be CPU on the measured thread.
+ */
+const CLOCK_INTERVAL_US = 5000;
+
+async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalUs, builds, pinned, clock = false }) {
   const sink = await startSinkServer();
   const bench = await benchConfigs(files, sink.url, { builds });
   // No AI daily quota (as the e2e pipeline) and no per-minute secondary
@@ -173,6 +189,13 @@ async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalU
   // workerd runs every isolate of the stack (and D1) on its main thread.
   const workerdPid = (await childPids("workerd"))[0] ?? null;
   if (pinned && workerdPid) await pinIsolateThread(workerdPid, pinned);
+  let isolateClock = null;
+  if (clock && workerdPid) {
+    const started = await startIsolateClock(workerdPid, path.join(REPO_ROOT, "target", "bench", "clock"));
+    if (started.unavailable) log(`isolate clock unavailable (${started.unavailable}): CPU figures are V8's sampler`);
+    else isolateClock = started;
+    if (isolateClock) intervalUs = CLOCK_INTERVAL_US;
+  }
   const inspectorUrl = await stack.mf.getInspectorURL();
   const workers = stack.names.filter((n) => n === SCRAPER || n === PROCESSOR);
   const profilers = new Map();
@@ -180,7 +203,10 @@ async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalU
     profilers.set(name, await new IsolateProfiler(await connectWorker(inspectorUrl, name), { intervalUs }).enable());
   }
   const warmUps = {};
-  for (const [name, profiler] of profilers) warmUps[name.replace(/^contribot-/, "")] = await rewarm(profiler, intervalUs);
+  const rewarmed = new Map();
+  for (const [name, profiler] of profilers) rewarmed.set(name, await rewarm(profiler, intervalUs));
+  if (isolateClock) await clockWarmUps(isolateClock, rewarmed);
+  for (const [name, w] of rewarmed) warmUps[name.replace(/^contribot-/, "")] = w.cpuMs;
   const b = {
     sim,
     stack,
@@ -192,10 +218,12 @@ async function startBench({ files, simArgs = [], vars = {}, drop = [], intervalU
     // bounds for one isolate's, kept beside each figure as a check.
     workerdPid,
     warmUps,
+    clock: isolateClock,
     async first(sql, ...params) {
       return stack.db.prepare(sql).bind(...params).first();
     },
     async close() {
+      await isolateClock?.stop();
       for (const p of profilers.values()) p.session.close();
       try {
         await stack.dispose();
@@ -239,8 +267,19 @@ async function rewarm(profiler, intervalUs) {
   if (exceptionDetails || !["done", "none"].includes(status)) {
     throw new Error(`${profiler.session.title}: warm-up after attaching did not finish: ${JSON.stringify(exceptionDetails ?? result)}`);
   }
-  const cpu = isolateCpu(await profiler.stop(), intervalUs);
-  return status === "none" ? null : round(cpu.cpu_us / 1000);
+  const profile = await profiler.stop();
+  const cpu = isolateCpu(profile, intervalUs);
+  return { cpuMs: status === "none" ? null : round(cpu.cpu_us / 1000), window: profileWindow(profile) };
+}
+
+/** The warm-ups' CPU by the isolate clock, for those that ran one. */
+async function clockWarmUps(clock, rewarmed) {
+  const { byIsolate } = await clock.lap();
+  for (const w of rewarmed.values()) {
+    const iso = identifyIsolate(byIsolate, [w.window]);
+    const cpu = iso && windowCpu(byIsolate.get(iso), w.window);
+    if (w.cpuMs !== null && cpu) w.cpuMs = round(cpu.cpuUs / 1000);
+  }
 }
 
 /** A period this many requested intervals long means V8's sampler fell behind. */
@@ -309,8 +348,31 @@ async function measure(b, worker, run) {
     js_heap_total: heap.totalSize,
     js_heap_used: heap.usedSize,
     frames: cpu.frames,
+    window: profileWindow(profile),
     profile,
   };
+}
+
+/**
+ * With the isolate clock on: each invocation's CPU becomes its isolate's
+ * CPU inside its profile's window (V8's coarse figure kept as
+ * `v8_cpu_ms`), for the invocations since the last lap.
+ */
+async function clockLap(b, invocations) {
+  if (!b.clock) return;
+  const { byIsolate, offsetUs } = await b.clock.lap();
+  for (const worker of b.workers) {
+    const mine = invocations.filter((i) => i.worker === worker);
+    const iso = identifyIsolate(byIsolate, mine.map((i) => i.window));
+    for (const inv of mine) {
+      const w = iso && windowCpu(byIsolate.get(iso), inv.window);
+      inv.v8_cpu_ms = inv.cpu_ms;
+      inv.clock_offset_us = round(offsetUs);
+      inv.clock_spans = w?.spans ?? 0;
+      // A window without spans: the recording missed it; V8's figure stands.
+      if (w) inv.cpu_ms = round(w.cpuUs / 1000);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -356,12 +418,14 @@ function aggregate(name, invocations, { top, listSeparately = false }) {
     const entry = {
       cpu_ms: summarize(rest.map((i) => i.cpu_ms)),
       wall_ms: summarize(rest.map((i) => i.wall_ms)),
-      busiest: describe(busiest, top),
+      busiest: { ...describe(busiest, top), index: mine.indexOf(busiest) },
       invocations: mine.map((i) => ({
         trigger: i.trigger,
         isolate_seq: i.isolate_seq,
         messages: i.messages,
         cpu_ms: i.cpu_ms,
+        v8_cpu_ms: i.v8_cpu_ms,
+        clock_spans: i.clock_spans,
         wall_ms: i.wall_ms,
         program_ms: i.program_ms,
         gc_ms: i.gc_ms,
@@ -380,7 +444,10 @@ function aggregate(name, invocations, { top, listSeparately = false }) {
       })),
       js_heap_total_max: Math.max(...mine.map((i) => i.js_heap_total)),
     };
-    if (listSeparately) entry.list_invocation = list.length ? describe(list.reduce((a, i) => (i.cpu_ms > a.cpu_ms ? i : a)), top) : null;
+    if (listSeparately && list.length) {
+      const heaviest = list.reduce((a, i) => (i.cpu_ms > a.cpu_ms ? i : a));
+      entry.list_invocation = { ...describe(heaviest, top), index: mine.indexOf(heaviest) };
+    } else if (listSeparately) entry.list_invocation = null;
     out[worker.replace("contribot-", "")] = entry;
   }
   return out;
@@ -405,7 +472,12 @@ function describe(inv, top) {
   };
 }
 
-async function mainChain(opts, chosen, results) {
+/**
+ * One pass: `pass.clock` measures with the isolate clock (and sets
+ * `pass.used` when it could); `pass.raw`, when given, keeps every
+ * scenario's invocations, frames included.
+ */
+async function mainChain(opts, chosen, results, pass) {
   const last = Math.max(...chosen.map((s) => MAIN_CHAIN.indexOf(s)));
   const b = await startBench({
     files: ["wrangler-scraper.toml", "wrangler-processor.toml"],
@@ -413,7 +485,9 @@ async function mainChain(opts, chosen, results) {
     intervalUs: opts.intervalUs,
     builds: opts.builds,
     pinned: opts.pinned,
+    clock: pass.clock,
   });
+  pass.used ||= Boolean(b.clock);
   try {
     const truth = await b.sim.control("/_sim/truth");
     // The read API reads what the runs stored: at least the full run first.
@@ -425,15 +499,19 @@ async function mainChain(opts, chosen, results) {
         await b.sim.control("/_sim/mutate", { ops: change.ops });
       }
       const { invocations, run } = await runScenario(b, name, opts);
+      await clockLap(b, invocations);
+      if (pass.raw) pass.raw[name] = invocations;
       if (chosen.includes(name)) results[name] = { ...aggregate(name, invocations, opts), run: runSummary(run) };
       if (name === "unchanged" && opts.sanity) {
         await b.sim.control("/_sim/faults", { seed: 1, rules: [{ route: "graphql", kind: "latency", latency_ms: SANITY_LATENCY_MS, rate: 1 }] });
         const slow = await runScenario(b, "slow", opts);
+        await clockLap(b, slow.invocations);
+        if (pass.raw) pass.raw.slow = slow.invocations;
         await b.sim.control("/_sim/faults", { seed: 1, rules: [] });
         results.slow = { ...aggregate("slow", slow.invocations, opts), run: runSummary(slow.run), latency_ms: SANITY_LATENCY_MS };
       }
     }
-    if (opts.scenarios.includes("api")) Object.assign(results, await apiReads(b, opts));
+    if (opts.scenarios.includes("api")) Object.assign(results, await apiReads(b, opts, pass));
     results.memory_222 = await memory(b);
     results.warm_up_cpu_ms = b.warmUps;
   } finally {
@@ -446,7 +524,7 @@ async function mainChain(opts, chosen, results) {
  * from D1 and cached; the first also reads and caches the data version) and
  * a hit (both from the cache, no D1 query).
  */
-async function apiReads(b, opts) {
+async function apiReads(b, opts, pass) {
   const scraper = await b.stack.mf.getWorker(SCRAPER);
   const repo = await b.first("SELECT owner, name FROM repos WHERE active = 1 ORDER BY stars DESC LIMIT 1");
   const routes = [
@@ -470,10 +548,12 @@ async function apiReads(b, opts) {
     }
   }
   log(`api: ${routes.length} routes, each a cache miss then a hit`);
+  await clockLap(b, [...byKind.api_miss, ...byKind.api_hit]);
+  if (pass.raw) Object.assign(pass.raw, byKind);
   return Object.fromEntries(Object.entries(byKind).map(([k, invs]) => [k, aggregate(k, invs, opts)]));
 }
 
-async function scaleRun(opts, results) {
+async function scaleRun(opts, results, pass) {
   const b = await startBench({
     files: ["wrangler-scraper.toml"],
     // One refresh at +10k repos costs more than GitHub's hourly point
@@ -483,9 +563,13 @@ async function scaleRun(opts, results) {
     intervalUs: opts.intervalUs,
     builds: opts.builds,
     pinned: opts.pinned,
+    clock: pass.clock,
   });
+  pass.used ||= Boolean(b.clock);
   try {
     const { invocations, run } = await runScenario(b, "scale", opts);
+    await clockLap(b, invocations);
+    if (pass.raw) pass.raw.scale = invocations;
     results.scale = {
       added_repos: opts.scale,
       ...aggregate("scale", invocations, { ...opts, listSeparately: true }),
@@ -600,6 +684,34 @@ function table(results, top) {
   return lines.join("\n");
 }
 
+/**
+ * The clock pass's figures with the frames pass's profiles: each busiest
+ * (and list) invocation gets the frames of the same invocation, by its place
+ * in its worker's run, from the pass that sampled finely; each scenario and
+ * worker gets that pass's V8 figures beside the clock's (`v8_cpu_ms`).
+ */
+function mergeFrames(results, frames, raw, top) {
+  for (const [scenario, r] of Object.entries(results)) {
+    for (const worker of [SCRAPER, PROCESSOR]) {
+      const key = worker.replace("contribot-", "");
+      const w = r?.[key];
+      if (!w?.cpu_ms) continue;
+      w.v8_cpu_ms = frames[scenario]?.[key]?.cpu_ms ?? null;
+      const mine = (raw[scenario] ?? []).filter((i) => i.worker === worker);
+      for (const slot of ["busiest", "list_invocation"]) {
+        const inv = w[slot];
+        if (!inv) continue;
+        const twin = mine[inv.index];
+        // A run that took another course has no twin: its frames stay coarse.
+        if (!twin || twin.trigger !== inv.trigger) continue;
+        inv.top_frames = topFrames(twin.frames, top);
+        inv.profile = twin.profile;
+        inv.frames_v8_cpu_ms = twin.cpu_ms;
+      }
+    }
+  }
+}
+
 /** Writes the busiest profiles next to the JSON, and the JSON without them. */
 async function writeOutputs(opts, doc) {
   await mkdir(opts.profiles, { recursive: true });
@@ -631,12 +743,29 @@ async function main() {
   const results = {};
   const chosenMain = opts.scenarios.filter((s) => MAIN_CHAIN.includes(s));
   const started = Date.now();
-  if (chosenMain.length || opts.sanity || opts.scenarios.includes("api")) await mainChain(opts, chosenMain, results);
-  if (opts.scenarios.includes("scale")) await scaleRun(opts, results);
+  const runMain = chosenMain.length || opts.sanity || opts.scenarios.includes("api");
+  const figures = { clock: opts.clock, used: false };
+  if (runMain) await mainChain(opts, chosenMain, results, figures);
+  if (opts.scenarios.includes("scale")) await scaleRun(opts, results, figures);
+  if (figures.used) {
+    // The same runs again with V8 sampling every intervalUs, for the frames.
+    log(`frames pass: the same runs, V8 sampling every ${opts.intervalUs} µs`);
+    const frames = {};
+    const pass = { clock: false, raw: {} };
+    if (runMain) await mainChain(opts, chosenMain, frames, pass);
+    if (opts.scenarios.includes("scale")) await scaleRun(opts, frames, pass);
+    mergeFrames(results, frames, pass.raw, opts.top);
+  }
   const doc = {
     method:
-      "V8 CPU profiler through workerd's inspector (CDP Profiler.start/stop around exactly one invocation, " +
-      `sampling every ${opts.intervalUs} µs, non-idle samples summed); the bench driver is the queue: it invokes ` +
+      (figures.used
+        ? "the isolate clock (bench/isolate-clock.mjs): the CPU time of workerd's main thread while the worker's isolate " +
+          "is entered (uprobes on v8::Isolate::Enter/Exit recorded by perf, each reading the thread's task-clock), summed " +
+          `over exactly one invocation's window (a CDP Profiler.start/stop sampling every ${CLOCK_INTERVAL_US} µs, which ` +
+          `marks the window); the frames come from a second pass of the same runs with V8 sampling every ${opts.intervalUs} µs; `
+        : "V8 CPU profiler through workerd's inspector (CDP Profiler.start/stop around exactly one invocation, " +
+          `sampling every ${opts.intervalUs} µs, non-idle samples summed); `) +
+      "the bench driver is the queue: it invokes " +
       "each consumer with Fetcher.queue() one batch at a time and the cron with Fetcher.scheduled(); a worker's " +
       "start-up warm-up (apps/processor/warm-up.mjs) is run again after the inspector attaches, outside any profile, " +
       "since attaching drops the code compiled before it; " +
@@ -645,6 +774,7 @@ async function main() {
         : "workerd's main thread is not pinned to a core of its own"),
     pinned: opts.pinned ? { isolate_cpu: opts.pinned.isolateCpu, others: opts.pinned.others } : null,
     interval_us: opts.intervalUs,
+    clock: figures.used ? { window_interval_us: CLOCK_INTERVAL_US } : null,
     seed: 42,
     build,
     // Worker vars set with --var, and V8 flags through Miniflare: a run with

@@ -7,7 +7,8 @@
 #   - the npm devDependencies (wrangler, miniflare, Node 22, binaryen's
 #     wasm-opt, esbuild, playwright-core) from package-lock.json;
 #   - for the end-to-end suite: Debian's chromium (apt-get) and schemathesis
-#     in a venv at target/e2e-venv, pinned in tests/e2e/requirements.txt.
+#     in a venv at target/e2e-venv, pinned in tests/e2e/requirements.txt;
+#   - for the CPU bench's isolate clock: Debian's linux-perf and binutils.
 #
 # It prints a line for each thing it installs and nothing when all is present.
 # Everything comes from crates.io, the npm registry, PyPI and Debian: no step downloads a
@@ -96,17 +97,28 @@ quietly() {
     rm -f "$log"
 }
 
-if [[ ! -x /usr/bin/chromium ]]; then
-    say "installing chromium (apt-get, for the page's end-to-end test)"
-    sudo_cmd=()
+# Installs Debian packages "$@" (apt-get, as root or through sudo).
+apt_install() {
+    local sudo_cmd=()
     if [[ "$(id -u)" != 0 ]]; then
-        command -v sudo >/dev/null || die "chromium is missing and installing it needs root (apt-get install chromium)"
+        command -v sudo >/dev/null || die "$* missing and installing needs root (apt-get install $*)"
         sudo_cmd=(sudo)
     fi
     export DEBIAN_FRONTEND=noninteractive
-    quietly "${sudo_cmd[@]}" apt-get install -y --no-install-recommends chromium ||
-        { quietly "${sudo_cmd[@]}" apt-get update && quietly "${sudo_cmd[@]}" apt-get install -y --no-install-recommends chromium; } ||
-        die "apt-get install chromium failed"
+    quietly "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "$@" ||
+        { quietly "${sudo_cmd[@]}" apt-get update && quietly "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "$@"; } ||
+        die "apt-get install $* failed"
+}
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    say "installing chromium (apt-get, for the page's end-to-end test)"
+    apt_install chromium
+fi
+
+# perf and binutils, for the CPU bench's isolate clock (bench/isolate-clock.mjs).
+if ! command -v perf >/dev/null || ! command -v nm >/dev/null || ! command -v readelf >/dev/null; then
+    say "installing linux-perf and binutils (apt-get, for the CPU bench's isolate clock)"
+    apt_install linux-perf binutils
 fi
 
 venv=target/e2e-venv
