@@ -117,16 +117,17 @@ pub fn decode_packed<T: DeserializeOwned>(rows: &[serde_json::Value]) -> Result<
     serde_json::from_str(text).map_err(|e| RowError(e.to_string()))
 }
 
-/// Rows written as one JSON parameter: `INSERT … SELECT … FROM json_each(?1)`.
+/// Rows written as one JSON parameter: `INSERT … SELECT … FROM json_each(?1)`,
+/// each row anything that serialises as a JSON array of the columns.
 /// One bound parameter however many rows (D1 binds at most 100 per
 /// statement), and one string across the boundary. Chunks of `per_statement`
 /// rows keep each statement well under D1's 2 MB value limit.
-pub fn json_rows_insert(
+pub fn json_rows_insert<R: serde::Serialize>(
     head: &str,
     columns: usize,
     extra: &[SqlValue],
     tail: &str,
-    rows: &[serde_json::Value],
+    rows: &[R],
     per_statement: usize,
 ) -> Vec<Statement> {
     let selects: Vec<String> = (0..columns)
@@ -136,8 +137,9 @@ pub fn json_rows_insert(
     let select = [selects, extras].concat().join(", ");
     rows.chunks(per_statement.max(1))
         .map(|chunk| {
+            // Each row serialises as a JSON array: no tree is built.
             let mut params = vec![SqlValue::Text(
-                serde_json::Value::from(chunk.to_vec()).to_string(),
+                serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into()),
             )];
             params.extend(extra.iter().cloned());
             // `WHERE true` lets SQLite parse the upsert after a SELECT.

@@ -739,6 +739,53 @@ pub struct IssueWrite {
     pub availability: String,
 }
 
+/// One issue row as the upsert's JSON array, borrowed from its write (a
+/// tuple struct serialises as an array: no `Value` tree, no copies).
+#[derive(Serialize)]
+struct IssueColumns<'a>(
+    i64,
+    i64,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+    i64,
+    i64,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    i64,
+    i64,
+    &'a str,
+);
+
+impl<'a> IssueColumns<'a> {
+    fn of(r: &'a IssueWrite) -> Self {
+        IssueColumns(
+            r.repo_id,
+            r.number,
+            &r.title,
+            &r.url,
+            &r.state,
+            &r.labels_json,
+            r.assignee_count,
+            r.comment_count,
+            r.linked_pr_count,
+            &r.created_at,
+            &r.updated_at,
+            r.last_edited_at.as_deref(),
+            r.state_hash.as_str(),
+            r.content_hash.as_str(),
+            r.priority,
+            i64::from(r.availability == "ok"),
+            &r.availability,
+        )
+    }
+}
+
 /// Issue rows per upsert statement (one JSON parameter each).
 pub const ISSUES_PER_UPSERT: usize = 500;
 
@@ -747,30 +794,7 @@ pub const ISSUES_PER_UPSERT: usize = 500;
 /// comments, assignees, labels or availability changed is rewritten but
 /// keeps its analysis and is not queued. Unchanged rows are not written.
 pub fn upsert_issues(rows: &[IssueWrite], now_ms: i64) -> Vec<Statement> {
-    let values: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            serde_json::json!([
-                r.repo_id,
-                r.number,
-                r.title,
-                r.url,
-                r.state,
-                r.labels_json,
-                r.assignee_count,
-                r.comment_count,
-                r.linked_pr_count,
-                r.created_at,
-                r.updated_at,
-                r.last_edited_at,
-                r.state_hash.0,
-                r.content_hash.0,
-                r.priority,
-                i64::from(r.availability == "ok"),
-                r.availability,
-            ])
-        })
-        .collect();
+    let values: Vec<IssueColumns<'_>> = rows.iter().map(IssueColumns::of).collect();
     json_rows_insert(
         "INSERT INTO issues (repo_id, number, title, url, state, labels, assignee_count, \
          comment_count, linked_pr_count, gh_created_at, gh_updated_at, gh_last_edited_at, state_hash, \
