@@ -3,7 +3,7 @@
 //   node bench/cpu.mjs [--scenario full,unchanged,changed,api,scale] [--scale N]
 //                      [--json PATH] [--profiles DIR] [--interval-us 100]
 //                      [--top 8] [--sanity] [--quiet] [--builds DIR]
-//                      [--var NAME=VALUE]... [--no-clock]
+//                      [--var NAME=VALUE]... [--no-clock] [--no-frames]
 //
 // Runs apps/*/build (build them with `cargo xtask build`, or
 // `cargo xtask build --profiling` to check that they name their functions;
@@ -41,8 +41,9 @@
 // v8::Isolate::Enter and Exit), summed inside the invocation's profile
 // window, the profiler sampling only every 5 ms meanwhile; a second pass of
 // the same runs, sampling every --interval-us, gives the frames and V8's own
-// figure (`v8_cpu_ms`). Without the clock (not root, no perf: `--no-clock`
-// forces it) the figure is the sum of the non-idle samples (bench/inspector.mjs).
+// figure (`v8_cpu_ms`; `--no-frames` skips it, for quick comparisons).
+// Without the clock (not root, no perf: `--no-clock` forces it) the figure is
+// the sum of the non-idle samples (bench/inspector.mjs).
 // workerd's main thread, which runs the isolates, gets a core of its own
 // (bench/affinity.mjs); each worker's start-up warm-up is re-run, and
 // profiled on its own, after the inspector attaches.
@@ -90,7 +91,7 @@ const log = (...a) => console.error(`[cpu ${new Date().toISOString().slice(11, 1
 
 const USAGE = `usage: node bench/cpu.mjs [--scenario full,unchanged,changed,api,scale] [--scale N]
                         [--json PATH] [--profiles DIR] [--interval-us US] [--top N] [--sanity] [--quiet] [--builds DIR]
-                        [--var NAME=VALUE]... [--no-clock]`;
+                        [--var NAME=VALUE]... [--no-clock] [--no-frames]`;
 
 export function parseArgs(argv) {
   const opts = {
@@ -105,6 +106,7 @@ export function parseArgs(argv) {
     builds: null,
     vars: {},
     clock: true,
+    frames: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -121,6 +123,7 @@ export function parseArgs(argv) {
     else if (arg === "--sanity") opts.sanity = true;
     else if (arg === "--quiet") opts.quiet = true;
     else if (arg === "--no-clock") opts.clock = false;
+    else if (arg === "--no-frames") opts.frames = false;
     else if (arg === "--builds") opts.builds = path.resolve(value());
     else if (arg === "--var") {
       const [name, ...rest] = value().split("=");
@@ -747,7 +750,7 @@ async function main() {
   const figures = { clock: opts.clock, used: false };
   if (runMain) await mainChain(opts, chosenMain, results, figures);
   if (opts.scenarios.includes("scale")) await scaleRun(opts, results, figures);
-  if (figures.used) {
+  if (figures.used && opts.frames) {
     // The same runs again with V8 sampling every intervalUs, for the frames.
     log(`frames pass: the same runs, V8 sampling every ${opts.intervalUs} µs`);
     const frames = {};

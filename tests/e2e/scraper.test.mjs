@@ -96,6 +96,20 @@ test("first run upserts every listed repo and its labelled open issues, within b
   }
   // Plus the trigger invocation's own log.
   assert.equal(scraperLogs.length, invocations.length + 1);
+
+  // A main-pass step makes one query, and a second only for further pages:
+  // the repos whose listed label resolved to another name are carried to the
+  // retry pass with that name stored, and their issues asked there.
+  const steps = invocations.flatMap((inv) =>
+    parseJsonl(scraperLogs.find((l) => l.key === inv.log_key).text).filter((l) => l.event === "step"),
+  );
+  const main = steps.filter((l) => l.fields.pass === "main");
+  for (const step of main) assert.ok(step.fields.queries <= 2, `a main-pass step made ${step.fields.queries} queries`);
+  const carried = main.reduce((n, l) => n + l.fields.relabel_carried, 0);
+  assert.ok(carried >= truth.special.label_hyphen_resolved.length, `${carried} re-resolved repos carried`);
+  assert.ok(steps.some((l) => l.fields.pass === "retry"), "the carried repos were asked in the retry pass");
+  const requests = invocations.reduce((n, inv) => n + inv.summary.github_requests, 0);
+  assert.ok(requests <= 12, `${requests} GitHub requests for a full refresh`);
 });
 
 test("a rerun against unchanged upstream queues nothing and writes no repo or issue rows", async () => {

@@ -703,6 +703,16 @@ pub fn update_repos_state(rows: &[RepoWrite], now_ms: i64) -> Vec<Statement> {
 
 /// A repo GitHub no longer has (NOT_FOUND).
 /// It cannot be processed, so it is `failed` with GitHub's reason.
+/// A repo's listed label resolved to `label` before its issues were read
+/// (the scraper carries it to the retry pass, which asks under this name).
+pub fn store_resolved_label(id: i64, label: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "UPDATE repos SET label_status = 'resolved', resolved_label = ?2, label_checked_at = ?3, \
+         updated_at = ?3 WHERE id = ?1",
+        vec![id.into(), label.into(), now_ms.into()],
+    )
+}
+
 pub fn mark_repo_upstream_missing(id: i64, reason: &str, now_ms: i64) -> Statement {
     Statement::new(
         "UPDATE repos SET upstream_status = 'not_found', processing_status = 'failed', \

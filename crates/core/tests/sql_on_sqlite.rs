@@ -2288,3 +2288,63 @@ fn heuristic_fallbacks_are_handed_back_to_ai_a_bounded_few_per_run() {
         Value::from("completed")
     );
 }
+
+#[test]
+fn a_carried_repo_keeps_its_resolved_label_and_the_retry_pass_asks_under_it() {
+    let conn = migrated();
+    seed_listed(&conn, &many_listed(1));
+    let id = seeded_ids(&conn, 1)[0];
+    // Listed as "good-first-issue"; the repo's label is "good first issue":
+    // the first answer's issues came back for the wrong name.
+    let row = repo_row(id, "owner000", "repo-0", &["good-first-issue"]);
+    let mut w = RepoWork::new(row.clone());
+    w.absorb(found(
+        &row,
+        Some(&["bug", "good first issue"]),
+        vec![],
+        None,
+    ));
+    let next = w.next.clone().expect("asked again under the resolved name");
+    assert_eq!(
+        (next.issue_label.as_deref(), next.after),
+        (Some("good first issue"), None)
+    );
+    // Carried to the retry pass instead of asked again in this step.
+    w.next = None;
+    w.status = WorkStatus::Carried("re-resolved label".into());
+    let plan = plan_step(std::slice::from_ref(&w), &[], NOW, INACTIVE_DAYS);
+    assert_eq!(
+        plan.statements,
+        vec![store::store_resolved_label(id, "good first issue", NOW)]
+    );
+    assert_eq!(
+        (plan.done, plan.repos_seen, plan.issues_upserted),
+        (1, 0, 0)
+    );
+    run(&conn, &plan.statements);
+    let stored = select(
+        &conn,
+        &format!("SELECT label_status, resolved_label FROM repos WHERE id = {id}"),
+    );
+    assert_eq!(
+        stored,
+        vec![json!({"label_status": "resolved", "resolved_label": "good first issue"})]
+    );
+    // The retry pass starts from the stored row: one query, under that name.
+    let retried = RepoWork::new(RepoRow {
+        label_status: "resolved".into(),
+        resolved_label: Some("good first issue".into()),
+        ..row
+    });
+    assert_eq!(
+        retried.next.and_then(|q| q.issue_label).as_deref(),
+        Some("good first issue")
+    );
+    // Stored already: carrying it again writes nothing.
+    let mut again = w.clone();
+    again.row.label_status = "resolved".into();
+    again.row.resolved_label = Some("good first issue".into());
+    assert!(plan_step(&[again], &[], NOW, INACTIVE_DAYS)
+        .statements
+        .is_empty());
+}

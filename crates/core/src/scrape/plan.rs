@@ -86,7 +86,8 @@ pub fn plan_step(
     for w in work {
         match &w.status {
             WorkStatus::Open | WorkStatus::Deferred(_) => blocked = true,
-            WorkStatus::Failed(_) | WorkStatus::Carried(_) => {}
+            WorkStatus::Failed(_) => {}
+            WorkStatus::Carried(_) => plan.statements.extend(carried_label(w, now_ms)),
             WorkStatus::Missing(message) => {
                 plan.repos_skipped += 1;
                 if w.row.upstream_status != "not_found" {
@@ -120,6 +121,14 @@ pub fn plan_step(
     plan.statements
         .extend(store::upsert_issues(&issue_writes, now_ms));
     plan
+}
+
+/// A carried repo whose label resolved: the name is stored, so the retry
+/// pass asks its issues under it in one query.
+fn carried_label(w: &RepoWork, now_ms: i64) -> Option<Statement> {
+    let label = w.resolution.as_ref()?.label()?;
+    let stored = w.row.label_status == "resolved" && w.row.resolved_label.as_deref() == Some(label);
+    (!stored).then(|| store::store_resolved_label(w.row.id, label, now_ms))
 }
 
 /// A repo answered whole: its issues' diff and the sweep; returns its row

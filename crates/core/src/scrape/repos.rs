@@ -1,8 +1,10 @@
-//! The repos phases: one GraphQL query covers up to 50 repos (aliases),
-//! follow-ups (further pages, re-resolved labels) are batched across repos,
-//! and each step commits its diff together with the run's cursor. A repo
-//! whose answer fails does not hold up the others: the cursor moves on and
-//! the repo is retried after the main pass, a bounded number of times.
+//! The repos phases: one GraphQL query covers up to 50 repos (aliases), and
+//! each step commits its diff together with the run's cursor. A main-pass
+//! step makes that one query; the repos that need another (a re-resolved
+//! label, a further page) are carried to the retry pass, whose steps batch
+//! them and follow them up in place. A repo whose answer fails does not hold
+//! up the others: the cursor moves on and the repo is retried after the main
+//! pass, a bounded number of times.
 
 use serde_json::json;
 
@@ -245,14 +247,29 @@ enum Rounds {
     Failed(Failure),
 }
 
+/// Repos one retry step asks at most: the carried ones are new to the run's
+/// store (no counts to size by) and their issues all arrive in this step.
+pub const RETRY_REPOS_PER_STEP: usize = 20;
+
+/// Why a main-pass repo whose label was re-resolved waits for the retry pass.
+pub const FOLLOW_UP_CARRIED: &str = "re-resolved label: carried to the retry pass";
+
 /// The first query, then follow-ups batched across repos, while the
-/// subrequest budget lasts (the issue allowance sized the step).
+/// subrequest budget lasts (the issue allowance sized the step). In the main
+/// pass the repos whose listed label resolved to another name (their issues
+/// came back for the wrong one) are not asked again in the step: they are
+/// carried to the retry pass with the resolved label stored, where one
+/// query brings their issues, so a step does not decode a second answer
+/// that holds most of its issues. Further pages are followed up in place,
+/// as is every follow-up when the retry list has no room.
 async fn query_rounds<P: Platform>(
     p: &mut Metered<'_, P>,
     ctx: &mut Ctx<'_>,
     work: &mut [RepoWork],
+    pass: Pass,
 ) -> Result<Rounds, PlatformError> {
     let k = ctx.cfg.repos_per_query;
+    let mut first = true;
     loop {
         let open: Vec<usize> = (0..work.len())
             .filter(|&i| work[i].next.is_some())
@@ -260,9 +277,21 @@ async fn query_rounds<P: Platform>(
         if open.is_empty() {
             return Ok(Rounds::Done);
         }
-        // The allowance sized the step (its first query); follow-ups finish
-        // the repos already asked, so an answer in hand is never thrown
-        // away. Only the subrequest budget stops them.
+        let open = if pass == Pass::Main && !first {
+            carry_relabelled(
+                work,
+                open,
+                MAX_CARRIED.saturating_sub(ctx.cursor.retry.len()),
+            )
+        } else {
+            open
+        };
+        if open.is_empty() {
+            return Ok(Rounds::Done);
+        }
+        // The allowance sized the step (its first query); follow-ups in
+        // place finish the repos already asked. Only the subrequest budget
+        // stops them.
         if !p.budget.can_afford(2 + CLOSING_RESERVE) {
             defer_all(
                 work,
@@ -291,6 +320,7 @@ async fn query_rounds<P: Platform>(
             }
         };
         ctx.cursor.failures = 0;
+        first = false;
         let wait = rate_limit_wait(&answer, p.now_ms());
         for (&i, outcome) in chunk.iter().zip(answer.repos) {
             let before = work[i].issues.len();
@@ -310,6 +340,20 @@ async fn query_rounds<P: Platform>(
     }
 }
 
+/// The repos whose label was re-resolved (their next query starts again on
+/// the first page) are carried to the retry pass, while the retry list has
+/// room for all of them; the rest, further pages, are followed up in place.
+fn carry_relabelled(work: &mut [RepoWork], open: Vec<usize>, room: usize) -> Vec<usize> {
+    let (relabelled, pages): (Vec<usize>, Vec<usize>) = open
+        .into_iter()
+        .partition(|&i| work[i].next.as_ref().is_some_and(|q| q.after.is_none()));
+    if relabelled.len() > room {
+        return [relabelled, pages].concat();
+    }
+    defer_all(work, &relabelled, FOLLOW_UP_CARRIED);
+    pages
+}
+
 fn defer_all(work: &mut [RepoWork], which: &[usize], reason: &str) {
     for &i in which {
         work[i].defer(reason);
@@ -321,8 +365,17 @@ fn defer_all(work: &mut [RepoWork], which: &[usize], reason: &str) {
 pub enum Pass {
     /// Every active repo after the cursor, in `(owner, name)` order.
     Main,
-    /// The repos whose answers failed in this run.
+    /// The repos whose answers failed in this run, and those carried to it.
     Retry,
+}
+
+impl Pass {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Main => "main",
+            Pass::Retry => "retry",
+        }
+    }
 }
 
 /// One step of the main pass: the next repos after the cursor.
@@ -381,7 +434,7 @@ pub(super) async fn retry_step<P: Platform>(
         .cursor
         .retry
         .iter()
-        .take(ctx.cfg.repos_per_query)
+        .take(ctx.cfg.repos_per_query.min(RETRY_REPOS_PER_STEP))
         .map(|r| (r.owner.clone(), r.name.clone()))
         .collect();
     let rows = p.db(&store::retry_read(&slugs)).await?;
@@ -417,7 +470,9 @@ async fn step<P: Platform>(
 ) -> Result<Flow, PlatformError> {
     let mut work = size_step(repos, &known, ctx.allowance.issues_left);
     ctx.allowance.steps += 1;
-    let rounds = query_rounds(p, ctx, &mut work).await?;
+    let asked_before = ctx.counters.github_requests;
+    let rounds = query_rounds(p, ctx, &mut work, pass).await?;
+    let queries = ctx.counters.github_requests - asked_before;
     carry_deferred(&mut work, ctx.cursor.retry.len());
     let now = p.now_ms();
     let mut plan = plan_step(&work, &known, now, ctx.cfg.inactive_after_days);
@@ -442,7 +497,7 @@ async fn step<P: Platform>(
     let flow = rounds_flow(ctx, rounds, &plan, work.len(), pass);
     statements.push(ctx.progress());
     p.db(&statements).await?;
-    log_step(ctx, &work, &plan, now);
+    log_step(ctx, &work, &plan, (pass, queries), now);
     Ok(flow)
 }
 
@@ -663,12 +718,25 @@ fn log_repo_outcomes(ctx: &mut Ctx<'_>, work: &[RepoWork], now: i64) {
     }
 }
 
-fn log_step(ctx: &mut Ctx<'_>, work: &[RepoWork], plan: &StepPlan, now: i64) {
+fn log_step(
+    ctx: &mut Ctx<'_>,
+    work: &[RepoWork],
+    plan: &StepPlan,
+    (pass, queries): (Pass, i64),
+    now: i64,
+) {
+    let relabelled = work
+        .iter()
+        .filter(|w| matches!(&w.status, WorkStatus::Carried(r) if r == FOLLOW_UP_CARRIED))
+        .count();
     ctx.log(
         now,
         Level::Info,
         "step",
         fields([
+            ("pass", json!(pass.name())),
+            ("queries", json!(queries)),
+            ("relabel_carried", json!(relabelled)),
             ("repos", json!(work.len())),
             ("done", json!(plan.done)),
             ("repos_changed", json!(plan.repos_changed)),
