@@ -363,14 +363,13 @@ async function measure(b, worker, run) {
  */
 async function clockLap(b, invocations) {
   if (!b.clock) return;
-  const { byIsolate, offsetUs } = await b.clock.lap();
+  const { byIsolate } = await b.clock.lap();
   for (const worker of b.workers) {
     const mine = invocations.filter((i) => i.worker === worker);
     const iso = identifyIsolate(byIsolate, mine.map((i) => i.window));
     for (const inv of mine) {
       const w = iso && windowCpu(byIsolate.get(iso), inv.window);
       inv.v8_cpu_ms = inv.cpu_ms;
-      inv.clock_offset_us = round(offsetUs);
       inv.clock_spans = w?.spans ?? 0;
       // A window without spans: the recording missed it; V8's figure stands.
       if (w) inv.cpu_ms = round(w.cpuUs / 1000);

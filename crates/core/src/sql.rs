@@ -137,9 +137,10 @@ pub fn json_rows_insert<R: serde::Serialize>(
     let select = [selects, extras].concat().join(", ");
     rows.chunks(per_statement.max(1))
         .map(|chunk| {
-            // Each row serialises as a JSON array: no tree is built.
+            // Each row serialises as a JSON array: no tree is built. Rows of
+            // columns (numbers, strings, null) cannot fail to serialise.
             let mut params = vec![SqlValue::Text(
-                serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(chunk).expect("a row of columns serialises as JSON"),
             )];
             params.extend(extra.iter().cloned());
             // `WHERE true` lets SQLite parse the upsert after a SELECT.

@@ -1,10 +1,10 @@
 //! The repos phases: one GraphQL query covers up to 50 repos (aliases), and
 //! each step commits its diff together with the run's cursor. A main-pass
-//! step makes that one query; the repos that need another (a re-resolved
-//! label, a further page) are carried to the retry pass, whose steps batch
-//! them and follow them up in place. A repo whose answer fails does not hold
-//! up the others: the cursor moves on and the repo is retried after the main
-//! pass, a bounded number of times.
+//! step follows up further pages in place, but a repo whose listed label
+//! resolved to another name is carried to the retry pass with that name
+//! stored, and asked there. A repo whose answer fails does not hold up the
+//! others: the cursor moves on and the repo is retried after the main pass,
+//! a bounded number of times.
 
 use serde_json::json;
 
@@ -247,8 +247,9 @@ enum Rounds {
     Failed(Failure),
 }
 
-/// Repos one retry step asks at most: the carried ones are new to the run's
-/// store (no counts to size by) and their issues all arrive in this step.
+/// Repos one retry step asks at most: a carried repo is often new to the
+/// store (no issue counts to size the step by), and all its issues arrive
+/// in that step.
 pub const RETRY_REPOS_PER_STEP: usize = 20;
 
 /// Why a main-pass repo whose label was re-resolved waits for the retry pass.
