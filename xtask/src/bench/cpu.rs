@@ -465,11 +465,12 @@ fn meter(cpu: &Value) -> String {
              sum of its worker's spans inside a CDP `Profiler.start` / `Profiler.stop` window \
              around exactly one invocation (V8 sampling every {window} µs, only to mark the \
              window and tell the isolates apart). Waiting on the simulator, D1 or a queue is \
-             outside every span. V8's sampler is not the figure: on this machine it falls \
-             behind at {interval} µs, drops samples (the same drain read 4 to 10 ms) and its \
-             signal handling is CPU on the measured thread. The frames come from a second pass \
+             outside every span. V8's sampler is not the figure: on a busy machine it falls \
+             behind the interval asked for and drops samples, and its signal handling is CPU \
+             on the measured thread. The frames come from a second pass \
              of the same runs with V8 sampling every {interval} µs (the same invocation, by \
-             its place in the run); that pass's figures are in the JSON as `v8_cpu_ms`."
+             its place in the run); that pass's figures per run and worker are in the JSON as \
+             `v8_cpu_ms`."
         ),
         None => format!(
             "An invocation's CPU is V8's CPU profiler through workerd's inspector \
@@ -485,14 +486,24 @@ fn meter(cpu: &Value) -> String {
 
 /// How the bench kept other work off the isolate's thread.
 fn pinning(cpu: &Value) -> String {
+    let clock = !cpu["clock"].is_null();
     match cpu["pinned"]["isolate_cpu"].as_u64() {
         Some(core) => format!(
             "workerd's main thread, which runs every isolate, had CPU {core} to itself \
              (`taskset`; the simulator, the driver and V8's background compiler and GC ran on \
-             CPU {}), since a sample taken after the isolate's thread was preempted counts \
-             the time it waited.",
-            cpu["pinned"]["others"].as_str().unwrap_or("?")
+             CPU {}), {}",
+            cpu["pinned"]["others"].as_str().unwrap_or("?"),
+            if clock {
+                "so no other work shared its core or its caches."
+            } else {
+                "since a sample taken after the isolate's thread was preempted counts the \
+                 time it waited."
+            }
         ),
+        None if clock => "workerd's main thread was **not** pinned to a core of its own (one \
+                          CPU, or no `taskset`); the isolate clock leaves out the time it was \
+                          preempted."
+            .into(),
         None => "workerd's main thread was **not** pinned to a core of its own (one CPU, or \
                  no `taskset`), so these figures include time it was preempted."
             .into(),
