@@ -382,6 +382,27 @@ fn activity_changes_the_state_hash_only_and_edits_change_the_content_hash() {
     }
 }
 
+/// The state hash is XXH3-128 (32 hex), the content hash SHA-256 (64 hex)
+/// over the same length-prefixed layout as before the state hash changed:
+/// stored content hashes still match, so a deploy queues nothing and no
+/// AI call is spent (its rows are rewritten once, for their new state hash).
+#[test]
+fn the_state_hash_is_short_and_the_content_hash_keeps_its_layout() {
+    use sha2::{Digest, Sha256};
+    let m = meta();
+    let (state, content) = hashes(&m);
+    assert_eq!(state.len(), 32);
+    assert!(state
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    let mut layout = Vec::new();
+    for field in ["issue/v2", m.title.as_str(), m.created_at.as_str()] {
+        layout.extend_from_slice(&(field.len() as u64).to_le_bytes());
+        layout.extend_from_slice(field.as_bytes());
+    }
+    assert_eq!(content, hex::encode(Sha256::digest(&layout)));
+}
+
 fn repo_state(archived: bool, pushed_at: &str) -> RepoState {
     RepoState {
         name_with_owner: "o/r".into(),
