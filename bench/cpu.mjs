@@ -374,8 +374,22 @@ async function clockLap(b, invocations) {
       // A window without spans: the recording missed it, and the coarse V8
       // figure left in its place is a floor; said, not hidden.
       else log(`${worker} ${inv.trigger ?? "invocation"}: the isolate clock saw no span; its figure is V8's at ${CLOCK_INTERVAL_US} µs`);
+      if (process.env.CPU_SPANS_DUMP && iso) await dumpSpans(process.env.CPU_SPANS_DUMP, worker, inv, iso, byIsolate);
     }
   }
+}
+
+/**
+ * A debugging aid (`CPU_SPANS_DUMP=DIR`): an invocation's isolate spans,
+ * the other isolates' spans meanwhile, and its profile, to read where its
+ * CPU went span by span.
+ */
+async function dumpSpans(dir, worker, inv, iso, byIsolate) {
+  const during = (list) => list.filter((s) => s.endUs >= inv.window.startUs && s.startUs <= inv.window.endUs);
+  const others = Object.fromEntries([...byIsolate].filter(([k]) => k !== iso).map(([k, list]) => [k, during(list)]));
+  await mkdir(dir, { recursive: true });
+  const doc = { trigger: inv.trigger, graphql: inv.graphql, cpu_ms: inv.cpu_ms, spans: during(byIsolate.get(iso)), others, profile: inv.profile };
+  await writeFile(path.join(dir, `${worker}-${inv.isolate_seq}.json`), JSON.stringify(doc));
 }
 
 // ---------------------------------------------------------------------------

@@ -359,12 +359,13 @@ describe("full pipelines under faults", { concurrency: 2 }, () => {
   });
 
   test("an invocation of each worker cut off by the platform's subrequest limit: the work resumes and ends as without it", async () => {
-    // A scraper invocation makes 7 to 12 subrequests (the cron's start, 3):
-    // the first continuation, the list step, is cut at its closing write,
-    // after it stored the list's repos. The processor's first batch is cut
-    // at its commit: after its D1 read, its enrich query, its neuron
-    // reservation and its AI calls.
-    const SCRAPER_CUT = 4;
+    // A scraper invocation makes 5 to 12 subrequests (the cron's start, 2
+    // counted here): the first continuation, the list step, is cut at its
+    // closing write, which carries the list's sync (its claim, the list
+    // fetch and the stored repos' read went through). The processor's first
+    // batch is cut at its commit: after its D1 read, its enrich query, its
+    // neuron reservation and its AI calls.
+    const SCRAPER_CUT = 3;
     const PROCESSOR_CUT = 3;
     const p = await fullPipeline({
       varsByWorker: {

@@ -5,12 +5,15 @@
 //!
 //! 1. **claim** — count the delivery and take the run's lease for the
 //!    continuation it carries (compare-and-set on the cursor sequence), or
-//!    decide it is a duplicate, a retry to recover, or one to try later;
+//!    decide it is a duplicate, a retry to recover, or one to try later; the
+//!    same D1 batch reads what the cursor's repos or retry step starts from;
 //! 2. **work** — run phases ([`list`], [`repos`], [`drain`]) while both the
 //!    subrequest [`Budget`](crate::budget::Budget) and the invocation's CPU
-//!    [`Allowance`] last;
-//! 3. **close** — one guarded D1 write (counters, cursor, lease released),
-//!    the next continuation if any, and the shell's R2 log.
+//!    [`Allowance`] last; a step's writes are held back for the next D1
+//!    call, ahead of its statements in the same batch;
+//! 3. **close** — one D1 batch (the held-back writes, then the guarded
+//!    write of counters and cursor that releases the lease), the next
+//!    continuation if any, and the shell's R2 log.
 //!
 //! Invariants kept here:
 //! - an invocation never spends more than its budget, nor more work than
@@ -248,6 +251,13 @@ pub(crate) struct Ctx<'c> {
     unsaved: RunCounters,
     now_ms: i64,
     log: &'c mut LogBook,
+    /// The step's D1 read, answered with the claim (see
+    /// [`repos::step_read_for`]): the statements and their rows.
+    prefetched: Option<(Vec<Statement>, Vec<Vec<Value>>)>,
+    /// Writes held back to ride on the invocation's next D1 call (a step's
+    /// commit goes with the close): applied first, in the same batch, so
+    /// every later read sees them and none costs a round trip of its own.
+    pending: Vec<Statement>,
 }
 
 impl Ctx<'_> {
@@ -343,21 +353,40 @@ pub fn decide_claim(
     }
 }
 
+/// One D1 call that applies the held-back writes ([`Ctx::pending`]) first,
+/// in the same batch; the rows returned are `statements`' own.
+async fn db<P: Platform>(
+    p: &mut Metered<'_, P>,
+    ctx: &mut Ctx<'_>,
+    statements: &[Statement],
+) -> Result<Vec<Vec<Value>>, PlatformError> {
+    let held = ctx.pending.len();
+    if held == 0 {
+        return p.db(statements).await;
+    }
+    let mut batch = std::mem::take(&mut ctx.pending);
+    batch.extend_from_slice(statements);
+    let mut rows = p.db(&batch).await?;
+    Ok(rows.split_off(held.min(rows.len())))
+}
+
 async fn claim<P: Platform>(
     p: &mut Metered<'_, P>,
     invocation: &str,
     message_id: &str,
     cursor: &ScrapeCursor,
-) -> Result<(Claim, Option<RunRow>, Option<SourceRow>), PlatformError> {
+    step_read: &[Statement],
+) -> Result<(Claim, Option<RunRow>, Option<SourceRow>, Vec<Vec<Value>>), PlatformError> {
     let now = p.now_ms();
-    let rows = p
-        .db(&[
-            store::count_delivery("scrape", message_id, now),
-            store::take_lease(&cursor.run_id, invocation, message_id, cursor.seq, now),
-            store::run_by_id(&cursor.run_id),
-            store::data_source(&cursor.source),
-        ])
-        .await?;
+    let mut statements = vec![
+        store::count_delivery("scrape", message_id, now),
+        store::take_lease(&cursor.run_id, invocation, message_id, cursor.seq, now),
+        store::run_by_id(&cursor.run_id),
+        store::data_source(&cursor.source),
+    ];
+    statements.extend_from_slice(step_read);
+    let mut rows = p.db(&statements).await?;
+    let step_rows = rows.split_off(rows.len().min(4));
     let first = |i: usize| rows.get(i).and_then(|r| r.first()).cloned();
     let attempts = first(0)
         .and_then(|v| serde_json::from_value::<store::AttemptsRow>(v).ok())
@@ -368,7 +397,7 @@ async fn claim<P: Platform>(
     let run: Option<RunRow> = first(2).and_then(|v| serde_json::from_value(v).ok());
     let source: Option<SourceRow> = first(3).and_then(|v| serde_json::from_value(v).ok());
     let decision = decide_claim(leased, run.as_ref(), cursor, attempts, now);
-    Ok((decision, run, source))
+    Ok((decision, run, source, step_rows))
 }
 
 // ------------------------------------------------------------------ driver
@@ -386,7 +415,17 @@ pub async fn run_invocation<P: Platform>(
     let started = p.now_ms();
     let run_id = message_cursor.run_id.clone();
     log.set_run_id(&run_id);
-    let (decision, run, source) = apart(claim(p, invocation, message_id, &message_cursor)).await?;
+    // The step's read rides on the claim's batch: a declined claim only
+    // discards its rows.
+    let step_read = repos::step_read_for(&message_cursor, cfg);
+    let (decision, run, source, step_rows) = apart(claim(
+        p,
+        invocation,
+        message_id,
+        &message_cursor,
+        &step_read,
+    ))
+    .await?;
     let (cursor, run) = match (decision, run) {
         (Claim::Proceed(cursor), Some(run)) => (cursor, run),
         (other, _) => {
@@ -409,6 +448,8 @@ pub async fn run_invocation<P: Platform>(
         unsaved: RunCounters::default(),
         now_ms: started,
         log,
+        prefetched: (!step_read.is_empty()).then_some((step_read, step_rows)),
+        pending: Vec::new(),
     };
     let flow = work(p, &mut ctx, &run, source.as_ref()).await?;
     apart(close(p, ctx, flow, started)).await
@@ -553,19 +594,18 @@ async fn close<P: Platform>(
         summary_json: summary.to_string(),
         log_key: Some(log_key.clone()),
     };
-    let rows = p
-        .db(&[
-            store::advance_run(
-                &run_id,
-                ctx.invocation,
-                &ctx.unsaved,
-                subrequests,
-                &progress,
-                now,
-            ),
-            store::record_invocation(&record),
-        ])
-        .await?;
+    let closing = [
+        store::advance_run(
+            &run_id,
+            ctx.invocation,
+            &ctx.unsaved,
+            subrequests,
+            &progress,
+            now,
+        ),
+        store::record_invocation(&record),
+    ];
+    let rows = db(p, &mut ctx, &closing).await?;
     let held = rows.first().is_some_and(|r| !r.is_empty());
     let mut report = InvocationReport {
         run_id,

@@ -14,6 +14,7 @@ use contribot_core::platform::{Metered, Platform, QueueName};
 use contribot_core::process::{self, AiBinding, AiMode, Delivery, Pacing, ProcessConfig};
 use contribot_core::scrape::{self, ScrapeConfig, StartOutcome};
 use contribot_core::sql::{SqlValue, Statement};
+use contribot_core::store;
 use contribot_core::warm_up::{processing, World, ISSUES_PER_REPO, REPOS};
 use serde_json::Value;
 use support::block_on;
@@ -24,6 +25,8 @@ const NOW: i64 = 1_790_000_000_000;
 /// world (through JSON, as the JS stand-ins cross), and the queues record.
 struct WarmUp {
     world: World,
+    /// Every D1 batch, as its statements' SQL.
+    batches: Vec<Vec<String>>,
     fetches: Vec<String>,
     scrape: Vec<QueueMessage>,
     processing: Vec<QueueMessage>,
@@ -44,6 +47,8 @@ impl Platform for WarmUp {
             .iter()
             .map(|s| (s.sql.clone(), s.params.iter().map(param).collect()))
             .collect();
+        self.batches
+            .push(batch.iter().map(|(sql, _)| sql.clone()).collect());
         Ok(self.world.d1(&batch))
     }
 
@@ -99,6 +104,7 @@ fn config() -> ScrapeConfig {
 fn a_whole_run_goes_cron_list_repos_drain_done_in_the_world() {
     let mut w = WarmUp {
         world: World::new(NOW),
+        batches: Vec::new(),
         fetches: Vec::new(),
         scrape: Vec::new(),
         processing: Vec::new(),
@@ -122,11 +128,14 @@ fn a_whole_run_goes_cron_list_repos_drain_done_in_the_world() {
     let auth = GithubAuth::new(Some("warm-up".into()));
     let mut phases = Vec::new();
     let mut totals = (0, 0, 0);
+    let mut steps_prefetched = 0;
     for n in 1..=8 {
         let Some(QueueMessage::ContinueScraping { cursor, .. }) = w.scrape.pop() else {
             break;
         };
         phases.push(cursor.phase);
+        let continued_repos = cursor.phase == ScrapePhase::Repos && cursor.after().is_some();
+        let batches_before = w.batches.len();
         let invocation = format!("inv-w{n}");
         let mut p = Metered::new(&mut w, Budget::new(45));
         let report = block_on(scrape::run_invocation(
@@ -145,7 +154,34 @@ fn a_whole_run_goes_cron_list_repos_drain_done_in_the_world() {
         if !report.continued {
             assert_eq!(report.outcome, "run completed", "{report:?}");
         }
+        if continued_repos && report.counters.issues_upserted > 0 {
+            // Two D1 calls: the claim, which carries the step's read, and
+            // the close, which carries the step's commit.
+            let mine = &w.batches[batches_before..];
+            assert_eq!(mine.len(), 2, "{mine:?}");
+            let read = store::step_read(Some(("warm", "")), 50);
+            let claim = &mine[0];
+            assert_eq!(claim.len(), 4 + read.len(), "{claim:?}");
+            for (sent, want) in claim[4..].iter().zip(&read) {
+                assert_eq!(sent, &want.sql);
+            }
+            let close = &mine[1];
+            assert!(
+                close.iter().any(|s| s.starts_with("INSERT INTO issues")),
+                "the step's upsert: {close:?}"
+            );
+            assert!(
+                close
+                    .iter()
+                    .rev()
+                    .nth(1)
+                    .is_some_and(|s| s.contains("UPDATE scrape_runs")),
+                "{close:?}"
+            );
+            steps_prefetched += 1;
+        }
     }
+    assert!(steps_prefetched >= 1, "a continued repos step: {phases:?}");
     assert!(w.scrape.is_empty(), "the run ended: no continuation left");
     assert_eq!(phases.first(), Some(&ScrapePhase::List));
     assert!(
@@ -188,6 +224,7 @@ impl AiBinding for WorldAi {
 fn the_processor_s_batch_goes_enrich_ai_validate_commit_in_the_world() {
     let mut w = WarmUp {
         world: World::new(NOW),
+        batches: Vec::new(),
         fetches: Vec::new(),
         scrape: Vec::new(),
         processing: Vec::new(),

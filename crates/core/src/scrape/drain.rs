@@ -37,7 +37,7 @@ pub(super) async fn drain_step<P: Platform>(
     }
     let sends = (p.budget.remaining() - CLOSING_RESERVE - 2).min(MAX_SENDS_PER_DRAIN);
     let limit = (sends as usize * 100).min(ctx.allowance.messages_left);
-    let rows = p.db(&[store::outbox(limit)]).await?;
+    let rows = super::db(p, ctx, &[store::outbox(limit)]).await?;
     let items: Vec<OutboxRow> = decode_packed(rows.first().map(Vec::as_slice).unwrap_or(&[]))
         .map_err(|e| PlatformError::Db(e.to_string()))?;
     if items.is_empty() {
@@ -61,9 +61,9 @@ pub(super) async fn drain_step<P: Platform>(
     ctx.bump(|c| c.messages_queued += sent as i64);
     let now = p.now_ms();
     if sent > 0 {
-        let mut statements = store::mark_queued(&sent_items, now);
-        statements.push(ctx.progress());
-        p.db(&statements).await?;
+        ctx.pending.extend(store::mark_queued(&sent_items, now));
+        let progress = ctx.progress();
+        ctx.pending.push(progress);
     }
     ctx.log(
         now,

@@ -161,11 +161,11 @@ async fn usable<P: Platform>(
                 "list_failed",
                 fields([("reason", json!(reason))]),
             );
-            p.db(&[
+            let record = [
                 store::source_error(source_id, &reason, now),
                 store::note_run_error(&ctx.cursor.run_id, &reason),
-            ])
-            .await?;
+            ];
+            super::db(p, ctx, &record).await?;
             Ok(None)
         }
         Fetched::Parsed {
@@ -222,7 +222,7 @@ async fn sync_list<P: Platform>(
     (list, text_hash, origin): Usable,
     now: i64,
 ) -> Result<(), PlatformError> {
-    let rows = p.db(&[store::repos_of_source(source_id)]).await?;
+    let rows = super::db(p, ctx, &[store::repos_of_source(source_id)]).await?;
     let known: Vec<store::ListedRow> = rows
         .first()
         .map(|r| decode_rows(r))
@@ -258,7 +258,7 @@ async fn sync_list<P: Platform>(
         .push(store::source_good(source_id, text_hash.as_str(), now));
     ctx.cursor.enter_repos();
     stmts.statements.push(ctx.progress());
-    p.db(&stmts.statements).await?;
+    ctx.pending.append(&mut stmts.statements);
     ctx.log(
         now,
         Level::Info,

@@ -1,5 +1,6 @@
 //! The repos phases: one GraphQL query covers up to 50 repos (aliases), and
-//! each step commits its diff together with the run's cursor. A main-pass
+//! each step commits its diff together with the run's cursor (in the
+//! invocation's next D1 batch). A main-pass
 //! step follows up further pages in place, but a repo whose listed label
 //! resolved to another name is carried to the retry pass with that name
 //! stored, and asked there. A repo whose answer fails does not hold up the
@@ -9,14 +10,14 @@
 use serde_json::json;
 
 use super::plan::{plan_step, StepPlan};
-use super::{retry_in_place, Ctx, Flow, CLOSING_RESERVE, RATE_LIMIT_FLOOR};
+use super::{retry_in_place, Ctx, Flow, ScrapeConfig, CLOSING_RESERVE, RATE_LIMIT_FLOOR};
 use crate::failure::{backoff_secs, classify_network, Failure};
 use crate::github::{
     self, HttpRequest, IssueMeta, RepoOutcome, RepoQuery, RepoState, ScrapeAnswer,
 };
 use crate::label::{self, LabelResolution};
 use crate::logrec::{self, fields, Level};
-use crate::messages::{RetryRepo, ScrapePhase};
+use crate::messages::{RetryRepo, ScrapeCursor, ScrapePhase};
 use crate::platform::{Metered, Platform, PlatformError};
 use crate::sql::{decode_packed, Statement};
 use crate::store::{self, IssueHashRow, RepoRow};
@@ -392,12 +393,11 @@ pub(super) async fn repos_step<P: Platform>(
     }
     let after = ctx.cursor.after();
     let first_step = after.is_none();
-    let rows = p
-        .db(&store::step_read(
-            after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())),
-            ctx.cfg.repos_per_query,
-        ))
-        .await?;
+    let read = store::step_read(
+        after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())),
+        ctx.cfg.repos_per_query,
+    );
+    let rows = read_step(p, ctx, read).await?;
     let (repos, known) = decode_step(&rows)?;
     if repos.is_empty() {
         ctx.cursor.phase = if ctx.cursor.retry.is_empty() {
@@ -431,14 +431,8 @@ pub(super) async fn retry_step<P: Platform>(
     if !p.budget.can_afford(3 + CLOSING_RESERVE) || ctx.allowance.exhausted() {
         return Ok(Flow::yield_now("allowance reached before the retry round"));
     }
-    let slugs: Vec<(String, String)> = ctx
-        .cursor
-        .retry
-        .iter()
-        .take(ctx.cfg.repos_per_query.min(RETRY_REPOS_PER_STEP))
-        .map(|r| (r.owner.clone(), r.name.clone()))
-        .collect();
-    let rows = p.db(&store::retry_read(&slugs)).await?;
+    let slugs = retry_slugs(&ctx.cursor, ctx.cfg);
+    let rows = read_step(p, ctx, store::retry_read(&slugs)).await?;
     let (repos, known) = decode_step(&rows)?;
     // Repos no longer active (delisted meanwhile) leave the retry list.
     let active = |o: &str, n: &str| repos.iter().any(|row| row.owner == o && row.name == n);
@@ -449,6 +443,47 @@ pub(super) async fn retry_step<P: Platform>(
         return Ok(Flow::Next);
     }
     step(p, ctx, repos, known, Pass::Retry, Vec::new()).await
+}
+
+/// The repos a retry round asks, from the head of the retry list.
+fn retry_slugs(cursor: &ScrapeCursor, cfg: &ScrapeConfig) -> Vec<(String, String)> {
+    cursor
+        .retry
+        .iter()
+        .take(cfg.repos_per_query.min(RETRY_REPOS_PER_STEP))
+        .map(|r| (r.owner.clone(), r.name.clone()))
+        .collect()
+}
+
+/// The D1 read the step `cursor` resumes at starts with (none for the
+/// list and drain phases), so the claim can send it in its own batch.
+pub(crate) fn step_read_for(cursor: &ScrapeCursor, cfg: &ScrapeConfig) -> Vec<Statement> {
+    match cursor.phase {
+        ScrapePhase::Repos => {
+            let after = cursor.after();
+            store::step_read(
+                after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())),
+                cfg.repos_per_query,
+            )
+        }
+        ScrapePhase::Retry if !cursor.retry.is_empty() => {
+            store::retry_read(&retry_slugs(cursor, cfg))
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The step's read: the rows the claim fetched when it sent exactly these
+/// statements, else one D1 call.
+async fn read_step<P: Platform>(
+    p: &mut Metered<'_, P>,
+    ctx: &mut Ctx<'_>,
+    read: Vec<Statement>,
+) -> Result<Vec<Vec<serde_json::Value>>, PlatformError> {
+    match ctx.prefetched.take() {
+        Some((sent, rows)) if sent == read && ctx.pending.is_empty() => Ok(rows),
+        _ => super::db(p, ctx, &read).await,
+    }
 }
 
 fn decode_step(
@@ -497,7 +532,7 @@ async fn step<P: Platform>(
     statements.extend(settled.statements);
     let flow = rounds_flow(ctx, rounds, &plan, work.len(), pass);
     statements.push(ctx.progress());
-    p.db(&statements).await?;
+    ctx.pending.append(&mut statements);
     log_step(ctx, &work, &plan, (pass, queries), now);
     Ok(flow)
 }
