@@ -251,8 +251,8 @@ pub(crate) struct Ctx<'c> {
     unsaved: RunCounters,
     now_ms: i64,
     log: &'c mut LogBook,
-    /// The step's D1 read, answered with the claim (see
-    /// [`repos::step_read_for`]): the statements and their rows.
+    /// The first step's D1 read, answered with the claim (see
+    /// [`first_read`]): the statements and their rows.
     prefetched: Option<(Vec<Statement>, Vec<Vec<Value>>)>,
     /// Writes held back to ride on the invocation's next D1 call (a step's
     /// commit goes with the close): applied first, in the same batch, so
@@ -353,6 +353,30 @@ pub fn decide_claim(
     }
 }
 
+/// The D1 read the first step at `cursor` starts with, for the claim to
+/// send in its own batch: a repos or retry step's repos and hashes, a drain
+/// round's outbox (with `budget` subrequests left before the claim). None
+/// for the list phase.
+fn first_read(cursor: &ScrapeCursor, cfg: &ScrapeConfig, budget: u32) -> Vec<Statement> {
+    match cursor.phase {
+        ScrapePhase::Drain => drain::first_read(budget, cfg),
+        _ => repos::first_read(cursor, cfg),
+    }
+}
+
+/// A step's read: the rows the claim fetched when it sent exactly these
+/// statements (and nothing was written since), else one D1 call.
+async fn read_first<P: Platform>(
+    p: &mut Metered<'_, P>,
+    ctx: &mut Ctx<'_>,
+    read: Vec<Statement>,
+) -> Result<Vec<Vec<Value>>, PlatformError> {
+    match ctx.prefetched.take() {
+        Some((sent, rows)) if sent == read && ctx.pending.is_empty() => Ok(rows),
+        _ => db(p, ctx, &read).await,
+    }
+}
+
 /// One D1 call that applies the held-back writes ([`Ctx::pending`]) first,
 /// in the same batch; the rows returned are `statements`' own.
 async fn db<P: Platform>(
@@ -417,7 +441,7 @@ pub async fn run_invocation<P: Platform>(
     log.set_run_id(&run_id);
     // The step's read rides on the claim's batch: a declined claim only
     // discards its rows.
-    let step_read = repos::step_read_for(&message_cursor, cfg);
+    let step_read = first_read(&message_cursor, cfg, p.budget.remaining());
     let (decision, run, source, step_rows) = apart(claim(
         p,
         invocation,

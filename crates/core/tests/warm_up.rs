@@ -129,12 +129,14 @@ fn a_whole_run_goes_cron_list_repos_drain_done_in_the_world() {
     let mut phases = Vec::new();
     let mut totals = (0, 0, 0);
     let mut steps_prefetched = 0;
+    let mut drains_prefetched = 0;
     for n in 1..=8 {
         let Some(QueueMessage::ContinueScraping { cursor, .. }) = w.scrape.pop() else {
             break;
         };
         phases.push(cursor.phase);
         let continued_repos = cursor.phase == ScrapePhase::Repos && cursor.after().is_some();
+        let draining = cursor.phase == ScrapePhase::Drain;
         let batches_before = w.batches.len();
         let invocation = format!("inv-w{n}");
         let mut p = Metered::new(&mut w, Budget::new(45));
@@ -180,8 +182,26 @@ fn a_whole_run_goes_cron_list_repos_drain_done_in_the_world() {
             );
             steps_prefetched += 1;
         }
+        if draining && report.counters.messages_queued > 0 {
+            // The outbox read rides on the claim, the marks on the close.
+            let mine = &w.batches[batches_before..];
+            assert_eq!(mine.len(), 2, "{mine:?}");
+            assert!(
+                mine[0]
+                    .last()
+                    .is_some_and(|s| s.contains("queued_hash IS NOT")),
+                "{mine:?}"
+            );
+            assert!(
+                mine[1][0].starts_with("UPDATE repos SET queued_hash")
+                    || mine[1][0].starts_with("UPDATE issues SET queued_hash"),
+                "{mine:?}"
+            );
+            drains_prefetched += 1;
+        }
     }
     assert!(steps_prefetched >= 1, "a continued repos step: {phases:?}");
+    assert!(drains_prefetched >= 1, "a drain invocation: {phases:?}");
     assert!(w.scrape.is_empty(), "the run ended: no continuation left");
     assert_eq!(phases.first(), Some(&ScrapePhase::List));
     assert!(

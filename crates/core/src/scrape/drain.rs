@@ -3,11 +3,11 @@
 
 use serde_json::json;
 
-use super::{Ctx, Flow, CLOSING_RESERVE};
+use super::{Ctx, Flow, ScrapeConfig, CLOSING_RESERVE};
 use crate::logrec::{fields, Level};
 use crate::messages::{QueueMessage, ScrapePhase};
 use crate::platform::{Metered, Platform, PlatformError, QueueName};
-use crate::sql::decode_packed;
+use crate::sql::{decode_packed, Statement};
 use crate::store::{self, OutboxRow};
 
 /// At most this many `send_batch` calls per drain round.
@@ -25,6 +25,25 @@ pub fn outbox_messages(rows: &[OutboxRow]) -> Vec<QueueMessage> {
         .collect()
 }
 
+/// The outbox rows a drain round reads: what `remaining` subrequests can
+/// send after keeping the mark and the closing reserve, within the
+/// invocation's message allowance.
+fn outbox_limit(remaining: u32, messages_left: usize) -> usize {
+    let sends = remaining
+        .saturating_sub(CLOSING_RESERVE + 2)
+        .min(MAX_SENDS_PER_DRAIN);
+    (sends as usize * 100).min(messages_left)
+}
+
+/// The D1 read a drain round at the start of an invocation makes, once the
+/// claim has spent one subrequest of `budget` (see [`super::first_read`]).
+pub(super) fn first_read(budget: u32, cfg: &ScrapeConfig) -> Vec<Statement> {
+    vec![store::outbox(outbox_limit(
+        budget.saturating_sub(1),
+        cfg.messages_per_invocation,
+    ))]
+}
+
 /// One drain round: read what the budget and the invocation's message
 /// allowance can send, send it (6 calls in flight), mark it queued.
 pub(super) async fn drain_step<P: Platform>(
@@ -35,9 +54,8 @@ pub(super) async fn drain_step<P: Platform>(
     if !p.budget.can_afford(3 + CLOSING_RESERVE) || ctx.allowance.messages_left == 0 {
         return Ok(Flow::yield_now("allowance reached while queueing"));
     }
-    let sends = (p.budget.remaining() - CLOSING_RESERVE - 2).min(MAX_SENDS_PER_DRAIN);
-    let limit = (sends as usize * 100).min(ctx.allowance.messages_left);
-    let rows = super::db(p, ctx, &[store::outbox(limit)]).await?;
+    let limit = outbox_limit(p.budget.remaining(), ctx.allowance.messages_left);
+    let rows = super::read_first(p, ctx, vec![store::outbox(limit)]).await?;
     let items: Vec<OutboxRow> = decode_packed(rows.first().map(Vec::as_slice).unwrap_or(&[]))
         .map_err(|e| PlatformError::Db(e.to_string()))?;
     if items.is_empty() {
@@ -83,6 +101,11 @@ pub(super) async fn drain_step<P: Platform>(
             delay_secs: crate::failure::backoff_secs(ctx.cursor.failures + 1),
             reason: format!("queue send failed: {e}"),
         });
+    }
+    if sent == items.len() && items.len() < limit {
+        // The read held the whole outbox and all of it went: nothing is
+        // left to read again.
+        ctx.cursor.phase = ScrapePhase::Done;
     }
     Ok(Flow::Next)
 }

@@ -397,7 +397,7 @@ pub(super) async fn repos_step<P: Platform>(
         after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())),
         ctx.cfg.repos_per_query,
     );
-    let rows = read_step(p, ctx, read).await?;
+    let rows = super::read_first(p, ctx, read).await?;
     let (repos, known) = decode_step(&rows)?;
     if repos.is_empty() {
         ctx.cursor.phase = if ctx.cursor.retry.is_empty() {
@@ -432,7 +432,7 @@ pub(super) async fn retry_step<P: Platform>(
         return Ok(Flow::yield_now("allowance reached before the retry round"));
     }
     let slugs = retry_slugs(&ctx.cursor, ctx.cfg);
-    let rows = read_step(p, ctx, store::retry_read(&slugs)).await?;
+    let rows = super::read_first(p, ctx, store::retry_read(&slugs)).await?;
     let (repos, known) = decode_step(&rows)?;
     // Repos no longer active (delisted meanwhile) leave the retry list.
     let active = |o: &str, n: &str| repos.iter().any(|row| row.owner == o && row.name == n);
@@ -455,9 +455,9 @@ fn retry_slugs(cursor: &ScrapeCursor, cfg: &ScrapeConfig) -> Vec<(String, String
         .collect()
 }
 
-/// The D1 read the step `cursor` resumes at starts with (none for the
-/// list and drain phases), so the claim can send it in its own batch.
-pub(crate) fn step_read_for(cursor: &ScrapeCursor, cfg: &ScrapeConfig) -> Vec<Statement> {
+/// The D1 read a repos or retry step at `cursor` starts with, so the claim
+/// can send it in its own batch (see [`super::first_read`]).
+pub(super) fn first_read(cursor: &ScrapeCursor, cfg: &ScrapeConfig) -> Vec<Statement> {
     match cursor.phase {
         ScrapePhase::Repos => {
             let after = cursor.after();
@@ -470,19 +470,6 @@ pub(crate) fn step_read_for(cursor: &ScrapeCursor, cfg: &ScrapeConfig) -> Vec<St
             store::retry_read(&retry_slugs(cursor, cfg))
         }
         _ => Vec::new(),
-    }
-}
-
-/// The step's read: the rows the claim fetched when it sent exactly these
-/// statements, else one D1 call.
-async fn read_step<P: Platform>(
-    p: &mut Metered<'_, P>,
-    ctx: &mut Ctx<'_>,
-    read: Vec<Statement>,
-) -> Result<Vec<Vec<serde_json::Value>>, PlatformError> {
-    match ctx.prefetched.take() {
-        Some((sent, rows)) if sent == read && ctx.pending.is_empty() => Ok(rows),
-        _ => super::db(p, ctx, &read).await,
     }
 }
 
