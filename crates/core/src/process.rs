@@ -7,8 +7,9 @@
 //! parse → read state → plan → enrich → triage → analyse → commit → settle
 //!
 //! - [`parse`]: validate every body; an invalid one is recorded and acked.
-//! - [`read_state`] / [`decode_state`]: one D1 batch counts each delivery
-//!   and reads the stored rows.
+//! - [`read_state`] / [`decode_state`]: one D1 batch of three statements
+//!   counts each delivery and reads the stored rows (packed: one string
+//!   across the boundary per table).
 //! - [`plan`]: per message, already analysed (skip), unknown, closed, or work.
 //! - enrich: one GraphQL query for all the work ([`enrich_targets`]), with
 //!   short in-place retries ([`inline_retry`]).
@@ -54,7 +55,7 @@ use crate::hash;
 use crate::logrec::{fields, Level, LogBook};
 use crate::messages::QueueMessage;
 use crate::platform::{Metered, Platform, PlatformError};
-use crate::sql::{decode_rows, RowError, Statement};
+use crate::sql::{decode_packed, decode_rows, RowError, Statement};
 use crate::store::{self, InvocationRecord, ItemTable, ProcIssueRow, ProcRepoRow, Provenance};
 
 /// Kept back for the closing D1 write and the R2 log.
@@ -403,20 +404,23 @@ pub fn parse(deliveries: Vec<Delivery>) -> Vec<Inbound> {
 
 // ---------------------------------------------------------------- read state
 
-/// The one D1 batch that counts deliveries and reads stored rows.
+/// The one D1 batch that counts deliveries and reads stored rows: three
+/// statements whatever the batch's size (the deliveries, the repos, the
+/// issues), each result crossing into wasm as one string.
 #[derive(Debug, Clone)]
 pub struct StateQuery {
     pub statements: Vec<Statement>,
-    messages: usize,
-    repo_statements: usize,
+    /// The batch's message ids, in order.
+    message_ids: Vec<String>,
 }
 
 /// Count every delivery; read the repos and issues the messages name.
 pub fn read_state(inbound: &[Inbound], now: i64) -> StateQuery {
-    let mut statements: Vec<Statement> = inbound
+    let message_ids: Vec<String> = inbound
         .iter()
-        .map(|m| store::count_delivery(QUEUE, &m.delivery.message_id, now))
+        .map(|m| m.delivery.message_id.clone())
         .collect();
+    let ids: Vec<&str> = message_ids.iter().map(String::as_str).collect();
     let mut slugs = BTreeSet::new();
     let mut issue_keys = BTreeSet::new();
     for m in inbound {
@@ -433,14 +437,13 @@ pub fn read_state(inbound: &[Inbound], now: i64) -> StateQuery {
     }
     let slugs: Vec<String> = slugs.into_iter().collect();
     let issue_keys: Vec<String> = issue_keys.into_iter().collect();
-    let repos = store::repos_by_slug(&slugs);
-    let repo_statements = repos.len();
-    statements.extend(repos);
-    statements.extend(store::issues_by_key(&issue_keys));
     StateQuery {
-        statements,
-        messages: inbound.len(),
-        repo_statements,
+        statements: vec![
+            store::count_deliveries(QUEUE, &ids, now),
+            store::repos_by_slug(&slugs),
+            store::issues_by_key(&issue_keys),
+        ],
+        message_ids,
     }
 }
 
@@ -455,33 +458,29 @@ pub struct Stored {
 
 /// Decode the rows of a [`StateQuery`].
 pub fn decode_state(q: &StateQuery, rows: &[Vec<Value>]) -> Result<Stored, RowError> {
-    let attempts = (0..q.messages)
-        .map(|i| {
-            rows.get(i)
-                .and_then(|r| decode_rows::<store::AttemptsRow>(r).ok())
-                .and_then(|v| v.first().map(|a| a.attempts))
-                .unwrap_or(1)
-        })
+    let part = |i: usize| rows.get(i).map(Vec::as_slice).unwrap_or(&[]);
+    let counted: BTreeMap<String, i64> = decode_rows::<store::DeliveryRow>(part(0))?
+        .into_iter()
+        .map(|d| (d.message_id, d.attempts))
         .collect();
-    let mut stored = Stored {
+    let attempts = q
+        .message_ids
+        .iter()
+        .map(|id| counted.get(id).copied().unwrap_or(1))
+        .collect();
+    let repos = decode_packed::<ProcRepoRow>(part(1))?
+        .into_iter()
+        .map(|row| (format!("{}/{}", row.owner, row.name), row))
+        .collect();
+    let issues = decode_packed::<ProcIssueRow>(part(2))?
+        .into_iter()
+        .map(|row| (format!("{}/{}#{}", row.owner, row.name, row.number), row))
+        .collect();
+    Ok(Stored {
         attempts,
-        ..Stored::default()
-    };
-    for (i, r) in rows.iter().enumerate().skip(q.messages) {
-        if i < q.messages + q.repo_statements {
-            for row in decode_rows::<ProcRepoRow>(r)? {
-                stored
-                    .repos
-                    .insert(format!("{}/{}", row.owner, row.name), row);
-            }
-        } else {
-            for row in decode_rows::<ProcIssueRow>(r)? {
-                let key = format!("{}/{}#{}", row.owner, row.name, row.number);
-                stored.issues.insert(key, row);
-            }
-        }
-    }
-    Ok(stored)
+        repos,
+        issues,
+    })
 }
 
 // ---------------------------------------------------------------- plan

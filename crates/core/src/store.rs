@@ -377,6 +377,29 @@ pub struct AttemptsRow {
     pub attempts: i64,
 }
 
+/// [`count_delivery`] for a whole batch's messages in one statement; its
+/// rows are [`DeliveryRow`]s, in no particular order.
+pub fn count_deliveries(queue: &str, message_ids: &[&str], now_ms: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO deliveries (queue, message_id, attempts, first_seen_at) \
+         SELECT ?1, value, 1, ?2 FROM json_each(?3) WHERE true \
+         ON CONFLICT (queue, message_id) DO UPDATE SET attempts = deliveries.attempts + 1 \
+         RETURNING message_id, attempts",
+        vec![
+            queue.into(),
+            now_ms.into(),
+            serde_json::Value::from(message_ids).to_string().into(),
+        ],
+    )
+}
+
+/// A delivery counted by [`count_deliveries`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeliveryRow {
+    pub message_id: String,
+    pub attempts: i64,
+}
+
 /// Forget deliveries older than a week.
 pub fn prune_deliveries(now_ms: i64) -> Statement {
     Statement::new(
@@ -1029,43 +1052,61 @@ pub struct ProcIssueRow {
     pub fallback_reason: Option<String>,
 }
 
-const PROC_REPO_COLUMNS: &str =
-    "id, owner, name, description, primary_language, languages, topics, listed_labels, \
-     content_hash, analysis_hash, prompt_version, processing_status, attempts";
+const PROC_REPO_COLUMNS: [&str; 13] = [
+    "id",
+    "owner",
+    "name",
+    "description",
+    "primary_language",
+    "languages",
+    "topics",
+    "listed_labels",
+    "content_hash",
+    "analysis_hash",
+    "prompt_version",
+    "processing_status",
+    "attempts",
+];
 
-/// Repos by `owner/name` keys.
-pub fn repos_by_slug(slugs: &[String]) -> Vec<Statement> {
-    slugs
-        .chunks(MAX_BOUND_PARAMS)
-        .map(|chunk| {
-            Statement::new(
-                format!(
-                    "SELECT {PROC_REPO_COLUMNS} FROM repos WHERE owner || '/' || name IN ({})",
-                    placeholders(chunk.len())
-                ),
-                chunk.iter().map(SqlValue::from).collect(),
-            )
-        })
-        .collect()
+/// Repos by `owner/name` keys, [`packed`] in [`ProcRepoRow`] order.
+pub fn repos_by_slug(slugs: &[String]) -> Statement {
+    Statement::new(
+        packed(
+            &PROC_REPO_COLUMNS,
+            "FROM repos WHERE owner || '/' || name IN (SELECT value FROM json_each(?1))",
+        ),
+        vec![serde_json::Value::from(slugs).to_string().into()],
+    )
 }
 
-/// Issues by `owner/name#number` keys.
-pub fn issues_by_key(keys: &[String]) -> Vec<Statement> {
-    keys.chunks(MAX_BOUND_PARAMS)
-        .map(|chunk| {
-            Statement::new(
-                format!(
-                    "SELECT i.id, i.repo_id, r.owner, r.name, i.number, i.state, i.content_hash, i.analysis_hash, \
-                     i.prompt_version, i.processing_status, i.attempts, i.body_hash, i.analysis_model, \
-                     i.fallback_reason \
-                     FROM issues i JOIN repos r ON r.id = i.repo_id \
-                     WHERE r.owner || '/' || r.name || '#' || i.number IN ({})",
-                    placeholders(chunk.len())
-                ),
-                chunk.iter().map(SqlValue::from).collect(),
-            )
-        })
-        .collect()
+const PROC_ISSUE_COLUMNS: [&str; 14] = [
+    "id",
+    "repo_id",
+    "owner",
+    "name",
+    "number",
+    "state",
+    "content_hash",
+    "analysis_hash",
+    "prompt_version",
+    "processing_status",
+    "attempts",
+    "body_hash",
+    "analysis_model",
+    "fallback_reason",
+];
+
+/// Issues by `owner/name#number` keys, [`packed`] in [`ProcIssueRow`] order.
+pub fn issues_by_key(keys: &[String]) -> Statement {
+    Statement::new(
+        packed(
+            &PROC_ISSUE_COLUMNS,
+            "FROM (SELECT i.*, r.owner AS owner, r.name AS name \
+             FROM issues i JOIN repos r ON r.id = i.repo_id \
+             WHERE r.owner || '/' || r.name || '#' || i.number IN (SELECT value FROM json_each(?1)))",
+        ),
+        vec![serde_json::Value::from(keys).to_string().into()],
+    )
 }
 
 /// Provenance stored with every analysis.

@@ -83,6 +83,15 @@ impl World {
             vec![self.run_row(param(0))]
         } else if is(store::count_delivery("", "", 0)) {
             vec![json!({"attempts": 1})]
+        } else if is(store::count_deliveries("", &[], 0)) {
+            // `?3` is the batch's message ids: each seen for the first time.
+            let ids = param(2)
+                .as_str()
+                .and_then(|t| serde_json::from_str::<Vec<String>>(t).ok())
+                .unwrap_or_default();
+            ids.into_iter()
+                .map(|id| json!({"message_id": id, "attempts": 1}))
+                .collect()
         } else if is(store::take_lease("", "", "", 0, 0)) {
             vec![json!({"lease_id": param(1)})]
         } else if is(store::data_source("")) {
@@ -229,7 +238,7 @@ fn step_read(i: usize) -> String {
     store::step_read(None, 0).swap_remove(i).sql
 }
 
-fn packed(rows: Vec<Value>) -> Vec<Value> {
+pub(crate) fn packed(rows: Vec<Value>) -> Vec<Value> {
     vec![json!({ PACKED_COLUMN: Value::from(rows).to_string() })]
 }
 

@@ -28,7 +28,7 @@ use contribot_core::logrec::{Level, LogBook};
 use contribot_core::messages::QueueMessage;
 use contribot_core::platform::{Metered, Platform, QueueName};
 use contribot_core::slug::RepoSlug;
-use contribot_core::sql::{decode_rows, Statement, MAX_BOUND_PARAMS};
+use contribot_core::sql::{decode_packed, decode_rows, Statement, MAX_BOUND_PARAMS};
 use contribot_core::store::{self, OutboxRow};
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -808,8 +808,8 @@ fn reprocessing_completed_items_clears_the_analysis_hash_so_the_processor_redoes
     let issue = seed_issue(&local.conn, repo, 1, "open", "completed");
     let report = reprocess(&mut local, json!({"status": "completed"})).unwrap();
     assert_eq!(report.requeued, 2);
-    let rows = run(&local.conn, &store::repos_by_slug(&["o/r".into()]));
-    let row: Vec<store::ProcRepoRow> = decode_rows(&rows[0]).unwrap();
+    let rows = run(&local.conn, &[store::repos_by_slug(&["o/r".into()])]);
+    let row: Vec<store::ProcRepoRow> = decode_packed(&rows[0]).unwrap();
     assert_eq!(row[0].analysis_hash, None);
     assert_eq!(row[0].processing_status, "pending");
     assert_eq!(

@@ -893,3 +893,40 @@ fn a_superseded_write_rewrites_the_ledger_row_with_the_final_counts() {
         (&json!(0), &json!(1))
     );
 }
+
+/// A batch's state read is three statements however many messages it has
+/// (deliveries, repos, issues), and counts each message's deliveries.
+#[test]
+fn a_batch_reads_its_state_in_three_statements_and_counts_each_delivery() {
+    let conn = migrated();
+    let repo = seed_repo(&conn);
+    for n in 1..=9 {
+        seed_issue(&conn, repo, n, "c");
+    }
+    let mut bodies: Vec<Value> = (1..=9).map(|n| issue_message(n, "c")).collect();
+    bodies.push(QueueMessage::repo("o", "r", &ch("repo"), 1).to_json());
+    let deliveries = |ids: &[&str]| {
+        let all: Vec<Delivery> = ids
+            .iter()
+            .zip(&bodies)
+            .map(|(id, body)| Delivery {
+                message_id: id.to_string(),
+                body: body.clone(),
+            })
+            .collect();
+        process::parse(all)
+    };
+    let ids: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let first = process::read_state(&deliveries(&ids), NOW);
+    assert_eq!(first.statements.len(), 3);
+    let stored = process::decode_state(&first, &run(&conn, &first.statements)).unwrap();
+    assert_eq!(stored.attempts, vec![1; 10]);
+    assert_eq!(stored.repos.keys().collect::<Vec<_>>(), ["o/r"]);
+    assert_eq!(stored.issues.len(), 9);
+    assert_eq!(stored.issues["o/r#3"].content_hash, ch("c"));
+    // m4 and m7 come back with a new message between them.
+    let again = process::read_state(&deliveries(&["m4", "m-new", "m7"]), NOW);
+    let stored = process::decode_state(&again, &run(&conn, &again.statements)).unwrap();
+    assert_eq!(stored.attempts, [2, 1, 2]);
+}

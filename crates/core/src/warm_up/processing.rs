@@ -48,12 +48,11 @@ pub(super) struct Ledger {
 impl Ledger {
     /// D1's rows for a processor statement; None when it is not one.
     pub(super) fn rows(&mut self, sql: &str, params: &[Value]) -> Option<Vec<Value>> {
-        let keys = vec![String::new(); params.len().max(1)];
         let reserve = reserve();
-        if sql == store::repos_by_slug(&keys)[0].sql {
-            Some(vec![repo_row()])
-        } else if sql == store::issues_by_key(&keys)[0].sql {
-            Some(vec![issue_row()])
+        if sql == store::repos_by_slug(&[]).sql {
+            Some(super::packed(vec![repo_row()]))
+        } else if sql == store::issues_by_key(&[]).sql {
+            Some(super::packed(vec![issue_row()]))
         } else if sql == reserve[0].sql {
             // `?3` is the neurons asked for; the day has room for them.
             self.held += params.get(2).and_then(Value::as_f64).unwrap_or(0.0);
@@ -77,26 +76,43 @@ fn reserve() -> Vec<Statement> {
     DailyAllowance::new(0, 0.0, "").reserve("", &estimate, 0)
 }
 
-/// The repo as the processor reads it (store's `PROC_REPO_COLUMNS`).
+/// The repo as the processor reads it (store's `PROC_REPO_COLUMNS` order).
 fn repo_row() -> Value {
-    json!({
-        "id": REPO_ID, "owner": OWNER, "name": repo_name(0),
-        "description": "A small library for reading configuration files.",
-        "primary_language": "Rust", "languages": null, "topics": null,
-        "listed_labels": json!([LABEL]).to_string(), "content_hash": HASH,
-        "analysis_hash": null, "prompt_version": null, "processing_status": "pending",
-        "attempts": 0,
-    })
+    json!([
+        REPO_ID,
+        OWNER,
+        repo_name(0),
+        "A small library for reading configuration files.",
+        "Rust",
+        null,
+        null,
+        json!([LABEL]).to_string(),
+        HASH,
+        null,
+        null,
+        "pending",
+        0,
+    ])
 }
 
-/// The issue as the processor reads it (`store::issues_by_key`).
+/// The issue as the processor reads it (store's `PROC_ISSUE_COLUMNS` order).
 fn issue_row() -> Value {
-    json!({
-        "id": 1, "repo_id": REPO_ID, "owner": OWNER, "name": repo_name(0), "number": ISSUE,
-        "state": "OPEN", "content_hash": HASH, "analysis_hash": null, "prompt_version": null,
-        "processing_status": "pending", "attempts": 0, "body_hash": null,
-        "analysis_model": null, "fallback_reason": null,
-    })
+    json!([
+        1,
+        REPO_ID,
+        OWNER,
+        repo_name(0),
+        ISSUE,
+        "OPEN",
+        HASH,
+        null,
+        null,
+        "pending",
+        0,
+        null,
+        null,
+        null,
+    ])
 }
 
 /// GitHub's answer to an Enrich query (`ro{i}`/`rn{i}` repos, `io{i}`/
