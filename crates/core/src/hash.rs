@@ -3,9 +3,10 @@
 //! state hash, which only decides whether a row is rewritten and is
 //! computed for every issue of every refresh.
 //!
-//! The canonical form is a JSON array of the hashed fields in a fixed order,
-//! with label lists sorted, so the same upstream content always hashes the
-//! same and any edit to a covered field changes it. The issue content hash
+//! The canonical form is the hashed fields in a fixed order, with label
+//! lists sorted: length-prefixed bytes for the issue hashes (no JSON tree on
+//! the per-issue path), a JSON array for the others. So the same upstream
+//! content always hashes the same and any edit to a covered field changes it. The issue content hash
 //! covers the title and the body's last edit, which the TypeScript original
 //! missed.
 

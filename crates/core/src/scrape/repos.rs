@@ -391,12 +391,8 @@ pub(super) async fn repos_step<P: Platform>(
     if ctx.allowance.exhausted() {
         return Ok(Flow::yield_now("one step per invocation (CPU allowance)"));
     }
-    let after = ctx.cursor.after();
-    let first_step = after.is_none();
-    let read = store::step_read(
-        after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())),
-        ctx.cfg.repos_per_query,
-    );
+    let first_step = ctx.cursor.after().is_none();
+    let read = main_read(&ctx.cursor, ctx.cfg);
     let rows = super::read_first(p, ctx, read).await?;
     let (repos, known) = decode_step(&rows)?;
     if repos.is_empty() {
@@ -455,17 +451,21 @@ fn retry_slugs(cursor: &ScrapeCursor, cfg: &ScrapeConfig) -> Vec<(String, String
         .collect()
 }
 
+/// A main-pass step's read: the next repos after the cursor, and their
+/// issues' hashes.
+fn main_read(cursor: &ScrapeCursor, cfg: &ScrapeConfig) -> Vec<Statement> {
+    let after = cursor.after();
+    store::step_read(
+        after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())),
+        cfg.repos_per_query,
+    )
+}
+
 /// The D1 read a repos or retry step at `cursor` starts with, so the claim
 /// can send it in its own batch (see [`super::first_read`]).
 pub(super) fn first_read(cursor: &ScrapeCursor, cfg: &ScrapeConfig) -> Vec<Statement> {
     match cursor.phase {
-        ScrapePhase::Repos => {
-            let after = cursor.after();
-            store::step_read(
-                after.as_ref().map(|(o, n)| (o.as_str(), n.as_str())),
-                cfg.repos_per_query,
-            )
-        }
+        ScrapePhase::Repos => main_read(cursor, cfg),
         ScrapePhase::Retry if !cursor.retry.is_empty() => {
             store::retry_read(&retry_slugs(cursor, cfg))
         }
